@@ -1,0 +1,38 @@
+# The two commands that matter: `make demo` and `make test`. Both set up .venv themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+PYTEST_ARGS ?= -n auto -q
+
+.PHONY: venv test lint demo ui clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+demo: venv $(DAGSTER_HOME)/dagster.yaml
+	$(PY) scripts/demo.py
+
+ui: venv $(DAGSTER_HOME)/dagster.yaml
+	$(PY) scripts/demo.py --ui
+
+clean:
+	rm -rf lake .xledger .dagster_home build dist *.egg-info

@@ -1,0 +1,55 @@
+"""The code location: assets, schedules and the delta sensor, built from the catalog.
+
+``XLEDGER_ENV`` picks the environment (local, dev, prod); nothing else happens at import.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from xledger_assets.assets.api import IO_MANAGER_KEY, build_api_asset
+from xledger_assets.catalog import DEFAULT_CATALOG, Catalog
+from xledger_assets.io_manager import LakeIOManager
+from xledger_assets.resources import LakeStoreResource, XledgerApiResource
+from xledger_assets.schedules import full_resync_schedule
+from xledger_assets.sensors import build_delta_sensor
+from xledger_assets.settings import Settings
+
+
+def build_definitions(
+    catalog: Catalog = DEFAULT_CATALOG, settings: Settings | None = None
+) -> dg.Definitions:
+    settings = settings or Settings.from_env(os.environ)
+    running = settings.env in ("dev", "prod")
+    schedule_status = (
+        dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
+    )
+    sensor_status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
+    assets = [build_api_asset(d) for d in catalog.api]
+    schedules = [
+        s for d in catalog.api if (s := full_resync_schedule(d, schedule_status, settings.env))
+    ]
+    sensors = [
+        build_delta_sensor(
+            catalog.api,
+            interval_seconds=settings.sensor_interval_seconds,
+            default_status=sensor_status,
+            env=settings.env,
+        )
+    ]
+    store = LakeStoreResource()
+    return dg.Definitions(
+        assets=assets,
+        schedules=schedules,
+        sensors=sensors,
+        resources={
+            "xledger": XledgerApiResource(),
+            "lake_store": store,
+            IO_MANAGER_KEY: LakeIOManager(store=store),
+        },
+    )
+
+
+defs = build_definitions()

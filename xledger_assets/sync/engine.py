@@ -1,0 +1,460 @@
+"""Full and changes syncs of one API dataset. Plain Python: no Dagster here.
+
+A sync is staged (pages streamed into a local parquet file, memory bounded by one page), then
+committed: the file is published under its final name and only then is the delta cursor stored.
+A crash anywhere before the commit leaves the state where it was, so the next run redoes the work.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow.parquet as pq
+
+from xledger_assets.catalog import ApiDataset
+from xledger_assets.errors import (
+    DeltaCursorExpiredError,
+    PagingError,
+    SyncError,
+    XledgerApiError,
+)
+from xledger_assets.lake.base import Lake
+from xledger_assets.lake.naming import FULL_SYNC, SYNC_CHANGES, LakeFile
+from xledger_assets.state.base import StateStore, SyncState
+from xledger_assets.sync.convert import RecordConverter, db_id_of
+from xledger_assets.sync.filters import render_filter
+from xledger_assets.xledger import queries
+from xledger_assets.xledger.client import XledgerClient
+from xledger_assets.xledger.paging import MAX_PAGE_SIZE, iter_pages
+
+SyncMode = Literal["auto", "full", "changes"]
+MODES: tuple[str, ...] = ("auto", "full", "changes")
+
+_EXPIRED_WORDS = ("expired", "invalid", "not valid", "unknown", "too old", "no longer", "not found")
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    page_size: int = MAX_PAGE_SIZE
+    refetch_chunk: int = 1000
+    retention_margin: timedelta = timedelta(hours=48)
+    owner_set: str | None = None
+    compression: str = "snappy"
+
+
+@dataclass
+class StagedSync:
+    """A sync that has read everything and written its file locally, not yet published."""
+
+    dataset: str
+    mode: str  # what was done: "full" or "changes"
+    requested_mode: str
+    reason: str
+    started_at: datetime
+    file: LakeFile | None  # None: nothing changed, no file
+    staged_path: Path | None
+    rows: int
+    counts: dict[str, int]
+    cursor_before: str | None
+    cursor_after: str | None
+    previous: SyncState | None
+    requests: int
+    bytes: int
+    read_seconds: float
+    _resources: ExitStack = field(default_factory=ExitStack, repr=False)
+
+    def release(self) -> None:
+        self._resources.close()
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    dataset: str
+    mode: str
+    requested_mode: str
+    reason: str
+    file_uri: str | None
+    file_bytes: int
+    rows: int
+    counts: dict[str, int]
+    cursor_before: str | None
+    cursor_after: str | None
+    requests: int
+    megabytes: float
+    seconds: float
+    state: SyncState
+
+
+class SyncEngine:
+    """Syncs API datasets from one Xledger client into one lake and state store."""
+
+    def __init__(
+        self,
+        client: XledgerClient,
+        lake: Lake,
+        state: StateStore,
+        *,
+        settings: SyncSettings | None = None,
+        log: logging.Logger | Any = None,
+        utcnow: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.lake = lake
+        self.state = state
+        self.settings = settings or SyncSettings()
+        self.log = log or logging.getLogger(__name__)
+        self._utcnow = utcnow
+        self._sleep = sleep
+
+    # -- public ------------------------------------------------------------------------------
+
+    def run(self, dataset: ApiDataset, mode: str = "auto") -> SyncResult:
+        """Stage and commit in one go."""
+        staged = self.stage(dataset, mode)
+        return self.commit(staged)
+
+    def stage(self, dataset: ApiDataset, mode: str = "auto") -> StagedSync:
+        if mode not in MODES:
+            raise SyncError(f"unknown sync mode {mode!r}: use one of {', '.join(MODES)}")
+        stack = ExitStack()
+        stack.enter_context(self.state.lock(dataset.name))
+        try:
+            staged = self._stage_locked(dataset, mode)
+        except BaseException:
+            stack.close()
+            raise
+        staged._resources.push(stack)
+        return staged
+
+    def commit(self, staged: StagedSync) -> SyncResult:
+        return commit_staged(staged, self.lake, self.state)
+
+    def discard(self, staged: StagedSync) -> None:
+        if staged.staged_path is not None:
+            self.lake.discard(staged.staged_path)
+        staged.release()
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def _plan(self, dataset: ApiDataset, mode: str, state: SyncState | None) -> tuple[str, str]:
+        if mode == "full":
+            return "full", "a full load was requested"
+        if dataset.deltas_field is None:
+            if mode == "changes":
+                raise SyncError(
+                    f"{dataset.name} has no delta endpoint, so it cannot sync changes; "
+                    "use mode auto or full"
+                )
+            return "full", f"{dataset.name} has no delta endpoint: every run is a full load"
+        if state is None:
+            if mode == "changes":
+                raise SyncError(
+                    f"{dataset.name} has no sync state yet, so there is no delta cursor to "
+                    "continue from; run a full load first (mode full or auto)"
+                )
+            return "full", "no sync state yet: first load"
+        age = self._utcnow() - state.last_success_at
+        if mode == "auto" and age > self.settings.retention_margin:
+            hours = age.total_seconds() / 3600
+            margin = self.settings.retention_margin.total_seconds() / 3600
+            reason = (
+                f"the last successful sync was {hours:.1f} h ago, more than the delta retention "
+                f"margin of {margin:.0f} h: Xledger may have dropped deltas, so a full load runs"
+            )
+            self.log.warning("%s: %s", dataset.name, reason)
+            return "full", reason
+        return "changes", "continuing from the stored delta cursor"
+
+    def _stage_locked(self, dataset: ApiDataset, mode: str) -> StagedSync:
+        previous = self.state.get(dataset.name)
+        chosen, reason = self._plan(dataset, mode, previous)
+        self.log.info("%s: %s sync (%s)", dataset.name, chosen, reason)
+        if chosen == "changes":
+            assert previous is not None
+            try:
+                return self._changes(dataset, mode, reason, previous)
+            except DeltaCursorExpiredError as exc:
+                if mode != "auto":
+                    raise
+                reason = f"{exc}; a full load runs instead"
+                self.log.warning("%s: %s", dataset.name, reason)
+        return self._full(dataset, mode, reason, previous)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _start(self, dataset: ApiDataset) -> datetime:
+        """The sync's start time: a second no file of this dataset already has, so names stay
+        unique and sort in the order the data was read."""
+        now = self._utcnow()
+        files = self.lake.list_files(dataset.name)
+        if files:
+            newest = files[-1].started_at.replace(tzinfo=UTC)
+            if now < newest + timedelta(seconds=1):
+                wait = (newest + timedelta(seconds=1) - now).total_seconds()
+                if wait > 2:
+                    raise SyncError(
+                        f"{dataset.name}: the newest lake file {files[-1].name} is dated in the "
+                        "future; check the machine's clock"
+                    )
+                self._sleep(wait)
+                now = self._utcnow()
+        return now
+
+    def _filter(self, dataset: ApiDataset, started: datetime) -> str | None:
+        return render_filter(dataset.fixed_filter, started.date())
+
+    def _newest_delta_cursor(self, dataset: ApiDataset) -> str | None:
+        if dataset.deltas_field is None:
+            return None
+        data = self.client.execute(
+            queries.newest_delta_query([dataset]), operation=f"{dataset.deltas_field}(last: 1)"
+        )
+        return last_cursor(data.get(dataset.name))
+
+    def _full(
+        self, dataset: ApiDataset, requested: str, reason: str, previous: SyncState | None
+    ) -> StagedSync:
+        started = self._start(dataset)
+        meter_before = (self.client.meter.requests, self.client.meter.bytes)
+        clock = time.monotonic()
+        # The cursor is read before the records: changes made while paging are replayed next time.
+        cursor = self._newest_delta_cursor(dataset)
+        converter = RecordConverter(dataset.name, dataset.fields)
+        query = queries.items_query(
+            dataset, owner_set=self.settings.owner_set, fixed_filter=self._filter(dataset, started)
+        )
+        file = LakeFile.new(dataset.name, FULL_SYNC, started)
+        path = self.lake.new_staging_path(dataset.name)
+        rows = 0
+        try:
+            with pq.ParquetWriter(
+                str(path), converter.schema, compression=self.settings.compression
+            ) as writer:
+                for page in iter_pages(
+                    self.client,
+                    query,
+                    root=dataset.items_field,
+                    page_size=self.settings.page_size,
+                    operation=dataset.items_field,
+                ):
+                    if not page.nodes:
+                        continue
+                    batch = converter.batch(page.nodes, ["ADDED"] * len(page.nodes))
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+        except BaseException:
+            self.lake.discard(path)
+            raise
+        return StagedSync(
+            dataset=dataset.name,
+            mode="full",
+            requested_mode=requested,
+            reason=reason,
+            started_at=started,
+            file=file,
+            staged_path=path,
+            rows=rows,
+            counts={"ADDED": rows},
+            cursor_before=previous.cursor if previous else None,
+            cursor_after=cursor,
+            previous=previous,
+            requests=self.client.meter.requests - meter_before[0],
+            bytes=self.client.meter.bytes - meter_before[1],
+            read_seconds=time.monotonic() - clock,
+        )
+
+    def _read_deltas(
+        self, dataset: ApiDataset, after: str | None
+    ) -> tuple[dict[int, str], str | None]:
+        """Latest mutation per dbId after ``after``, and the newest delta cursor read."""
+        latest: dict[int, str] = {}
+        newest_seen = after
+        target: str | None = None
+        reached = after is None
+        try:
+            for page in iter_pages(
+                self.client,
+                queries.deltas_query(dataset),
+                root="page",
+                after=after,
+                page_size=self.settings.page_size,
+                operation=str(dataset.deltas_field),
+            ):
+                if target is None:
+                    target = last_cursor(page.data.get("newest"))
+                for node in page.nodes:
+                    db_id = db_id_of(node, dataset.name)
+                    kind = (node or {}).get("mutationType")
+                    if kind not in ("ADDED", "UPDATED", "DELETED"):
+                        raise PagingError(
+                            f"{dataset.name}: delta of dbId {db_id} has mutationType {kind!r}"
+                        )
+                    latest.pop(db_id, None)  # re-insert: order follows the latest mutation
+                    latest[db_id] = kind
+                if page.nodes:
+                    newest_seen = page.last_cursor
+                    cursors = {str(e.get("cursor")) for e in (page.data["page"].get("edges") or [])}
+                    reached = reached or (target is not None and target in cursors)
+        except XledgerApiError as exc:
+            if after is not None and _looks_expired(str(exc)):
+                raise DeltaCursorExpiredError(
+                    f"Xledger no longer accepts the stored delta cursor of {dataset.name} "
+                    f"({exc}); deltas are kept for about 3 days. Run with mode full (auto does "
+                    "this by itself)"
+                ) from None
+            raise
+        if target is not None and target != after and not reached:
+            raise PagingError(
+                f"{dataset.name}: the deltas ended before the newest delta {target!r} that "
+                "Xledger reported; a page was lost, so nothing was written"
+            )
+        return latest, newest_seen
+
+    def _refetch(
+        self, dataset: ApiDataset, ids: list[int], started: datetime
+    ) -> Iterator[dict[str, Any]]:
+        query = queries.refetch_query(
+            dataset, owner_set=self.settings.owner_set, fixed_filter=self._filter(dataset, started)
+        )
+        as_text = dataset.id_list_type.startswith("Int64String")
+        chunk = max(1, min(self.settings.refetch_chunk, MAX_PAGE_SIZE))
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            values: list[Any] = [str(i) for i in part] if as_text else part
+            for page in iter_pages(
+                self.client,
+                query,
+                root=dataset.items_field,
+                page_size=min(len(part), self.settings.page_size),
+                variables={"ids": values},
+                operation=f"{dataset.items_field}(dbId_in)",
+            ):
+                yield from page.nodes
+
+    def _changes(
+        self, dataset: ApiDataset, requested: str, reason: str, previous: SyncState
+    ) -> StagedSync:
+        started = self._start(dataset)
+        meter_before = (self.client.meter.requests, self.client.meter.bytes)
+        clock = time.monotonic()
+        latest, cursor = self._read_deltas(dataset, previous.cursor)
+        counts = {"ADDED": 0, "UPDATED": 0, "DELETED": 0}
+        file: LakeFile | None = None
+        path: Path | None = None
+        rows = 0
+        if latest:
+            converter = RecordConverter(dataset.name, dataset.fields)
+            wanted = [i for i, k in latest.items() if k != "DELETED"]
+            found: dict[int, dict[str, Any]] = {}
+            for node in self._refetch(dataset, wanted, started):
+                db_id = db_id_of(node, dataset.name)
+                if db_id in latest:
+                    found[db_id] = node
+            missing = [i for i in wanted if i not in found]
+            if missing:  # asked once more: a lost page must not turn live records into tombstones
+                for node in self._refetch(dataset, missing, started):
+                    db_id = db_id_of(node, dataset.name)
+                    if db_id in latest:
+                        found[db_id] = node
+            file = LakeFile.new(dataset.name, SYNC_CHANGES, started)
+            path = self.lake.new_staging_path(dataset.name)
+            try:
+                with pq.ParquetWriter(
+                    str(path), converter.schema, compression=self.settings.compression
+                ) as writer:
+                    live_ids = [i for i in wanted if i in found]
+                    step = max(1, self.settings.page_size)
+                    for s in range(0, len(live_ids), step):
+                        part = live_ids[s : s + step]
+                        batch = converter.batch([found[i] for i in part], [latest[i] for i in part])
+                        writer.write_batch(batch)
+                    gone = [i for i, k in latest.items() if k == "DELETED" or i not in found]
+                    if gone:
+                        writer.write_batch(converter.tombstones(gone))
+                    rows = len(live_ids) + len(gone)
+                    for i in live_ids:
+                        counts[latest[i]] += 1
+                    counts["DELETED"] += len(gone)
+            except BaseException:
+                self.lake.discard(path)
+                raise
+        return StagedSync(
+            dataset=dataset.name,
+            mode="changes",
+            requested_mode=requested,
+            reason=reason if latest else "no changes since the stored delta cursor",
+            started_at=started,
+            file=file,
+            staged_path=path,
+            rows=rows,
+            counts=counts,
+            cursor_before=previous.cursor,
+            cursor_after=cursor,
+            previous=previous,
+            requests=self.client.meter.requests - meter_before[0],
+            bytes=self.client.meter.bytes - meter_before[1],
+            read_seconds=time.monotonic() - clock,
+        )
+
+
+def commit_staged(staged: StagedSync, lake: Lake, state: StateStore) -> SyncResult:
+    """Publish the file, then store the cursor (in that order), then release the lock."""
+    try:
+        file_uri = None
+        file_bytes = 0
+        if staged.file is not None and staged.staged_path is not None:
+            file_bytes = staged.staged_path.stat().st_size
+            lake.publish(staged.staged_path, staged.file)
+            file_uri = lake.uri(staged.file)
+        new_state = SyncState(
+            dataset=staged.dataset,
+            cursor=staged.cursor_after,
+            mode=staged.mode,
+            last_success=staged.started_at.isoformat(),
+            last_file=staged.file.relative_path
+            if staged.file
+            else (staged.previous.last_file if staged.previous else None),
+        )
+        stored = state.commit(new_state, staged.previous)
+        return SyncResult(
+            dataset=staged.dataset,
+            mode=staged.mode,
+            requested_mode=staged.requested_mode,
+            reason=staged.reason,
+            file_uri=file_uri,
+            file_bytes=file_bytes,
+            rows=staged.rows,
+            counts=dict(staged.counts),
+            cursor_before=staged.cursor_before,
+            cursor_after=staged.cursor_after,
+            requests=staged.requests,
+            megabytes=staged.bytes / 1_000_000,
+            seconds=staged.read_seconds,
+            state=stored,
+        )
+    finally:
+        if staged.staged_path is not None:
+            lake.discard(staged.staged_path)
+        staged.release()
+
+
+def last_cursor(connection: Any) -> str | None:
+    if not isinstance(connection, dict):
+        return None
+    edges = connection.get("edges") or []
+    if not edges or not isinstance(edges[-1], dict) or edges[-1].get("cursor") is None:
+        return None
+    return str(edges[-1]["cursor"])
+
+
+def _looks_expired(message: str) -> bool:
+    lowered = message.lower()
+    return "cursor" in lowered and any(w in lowered for w in _EXPIRED_WORDS)
