@@ -10,6 +10,7 @@ import os
 import dagster as dg
 
 from xledger_assets.assets.api import IO_MANAGER_KEY, build_api_asset
+from xledger_assets.assets.flexlinks import build_flexlink_asset, flexlink_schedule
 from xledger_assets.catalog import DEFAULT_CATALOG, Catalog
 from xledger_assets.io_manager import LakeIOManager
 from xledger_assets.resources import LakeStoreResource, XledgerApiResource
@@ -28,9 +29,11 @@ def build_definitions(
     )
     sensor_status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
     assets = [build_api_asset(d) for d in catalog.api]
+    assets += [build_flexlink_asset(d) for d in catalog.flexlinks]
     schedules = [
         s for d in catalog.api if (s := full_resync_schedule(d, schedule_status, settings.env))
     ]
+    schedules += [flexlink_schedule(d, schedule_status, settings.env) for d in catalog.flexlinks]
     sensors = [
         build_delta_sensor(
             catalog.api,

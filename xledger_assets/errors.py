@@ -105,3 +105,10 @@ class FlexlinkSubsidiaryError(FlexlinkError):
     def __init__(self, message: str, failures: dict[str, FlexlinkError] | None = None) -> None:
         super().__init__(message)
         self.failures: dict[str, FlexlinkError] = dict(failures or {})
+
+
+# --- Azure lake and state ---------------------------------------------------------------------
+
+
+class LakeFileExistsError(LakeError):
+    """A file with that name is already in the lake; lake files are never overwritten."""

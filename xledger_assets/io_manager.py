@@ -4,7 +4,9 @@ from typing import Any
 
 import dagster as dg
 
+from xledger_assets.assets.flexlinks import FlexlinkSnapshot
 from xledger_assets.lake.current import current_state
+from xledger_assets.lake.naming import FULL_SYNC
 from xledger_assets.resources import LakeStoreResource
 from xledger_assets.sync.engine import StagedSync, SyncResult, commit_staged
 
@@ -38,6 +40,20 @@ class LakeIOManager(dg.ConfigurableIOManager):
         if isinstance(obj, StagedSync):
             result = commit_staged(obj, self.store.lake(), self.store.state_store())
             context.add_output_metadata(sync_metadata(result))
+            return
+        if isinstance(obj, FlexlinkSnapshot):
+            lake = self.store.lake()
+            table = obj.result.table
+            file, size = lake.publish_table(table, obj.dataset, FULL_SYNC, obj.started_at)
+            context.add_output_metadata(
+                {
+                    "dagster/row_count": table.num_rows,
+                    "rows": table.num_rows,
+                    "bytes": size,
+                    "path": dg.MetadataValue.path(lake.uri(file)),
+                    **obj.result.summary(),
+                }
+            )
             return
         raise TypeError(f"the lake IO manager cannot store a {type(obj).__name__}")
 

@@ -41,7 +41,7 @@ class FlexlinkSource:
 
     @property
     def describe(self) -> str:
-        """"the flexlink for employee_groups" (plus the subsidiary for per-subsidiary links)."""
+        """ "the flexlink for employee_groups" (plus the subsidiary for per-subsidiary links)."""
         if self.subsidiary is None:
             return f"the flexlink for {self.dataset}"
         return f"the flexlink for {self.dataset} (subsidiary {self.subsidiary!r})"
@@ -64,7 +64,9 @@ class FlexlinkSource:
         return None
 
 
-def flexlink_sources(dataset: FlexlinkDataset, env: Mapping[str, str]) -> tuple[FlexlinkSource, ...]:
+def flexlink_sources(
+    dataset: FlexlinkDataset, env: Mapping[str, str]
+) -> tuple[FlexlinkSource, ...]:
     """The links of ``dataset``, in the order their rows will appear in the table.
 
     Raises :class:`ConfigurationError` naming the variable when it is missing, empty, malformed,
@@ -126,7 +128,7 @@ def _subsidiary_links(raw: str, name: str) -> dict[str, str]:
         elif duplicates:
             problem = f"names the subsidiary {duplicates[0]!r} twice"
     if problem is not None:
-        raise ConfigurationError(f"{name} {problem}; expected {{\"<subsidiary>\": \"<url>\", ...}}")
+        raise ConfigurationError(f'{name} {problem}; expected {{"<subsidiary>": "<url>", ...}}')
     assert isinstance(doc, dict)
     links: dict[str, str] = {}
     for subsidiary, value in doc.items():

@@ -50,22 +50,28 @@ Cell = object
 Converter = Callable[[Cell], object]
 
 
-def is_empty(value: Cell) -> bool:
-    """Empty cells (calamine gives ``""``, JSON ``null``) become nulls in every column type."""
-    return value is None or value == ""
+def is_blank(value: Cell) -> bool:
+    """Empty, or text of nothing but whitespace: becomes null in every column type.
+
+    Whitespace-only text counts as empty because calamine already reads a whitespace-only
+    inline string as ``""``; treating the shared-string spelling of the same cell differently
+    would make the result depend on how the file was saved.
+    """
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 # --- text -------------------------------------------------------------------------------------
 
 
 def to_text(value: Cell) -> str | None:
-    """Text as written; a number or date cell in a text column as the text Excel would show.
+    """Text as written (whitespace-only text is null, see :func:`is_blank`); a number or date
+    cell in a text column as the text Excel would show.
 
     Integral numbers lose the float's ``.0`` (a code ``12`` typed into Excel is the number 12).
     A date cell becomes ``yyyy-mm-dd``, a date-time cell ``yyyy-mm-dd HH:MM:SS``: calamine
     reports a date-formatted cell at midnight as a date, so a midnight value reads ``yyyy-mm-dd``.
     """
-    if is_empty(value):
+    if is_blank(value):
         return None
     if isinstance(value, str):
         return value
@@ -157,7 +163,7 @@ def _as_decimal(value: Cell) -> Decimal:
 
 def to_int(value: Cell) -> int | None:
     """Whole numbers only (``12``, ``12.0``, ``"1 234"``); ``12.5`` does not fit."""
-    if is_empty(value) or (isinstance(value, str) and not value.strip()):
+    if is_blank(value):
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         number: int = value
@@ -173,7 +179,7 @@ def to_int(value: Cell) -> int | None:
 
 def to_decimal(value: Cell) -> Decimal | None:
     """An exact decimal that fits decimal128(38, 18), returned at scale 18."""
-    if is_empty(value) or (isinstance(value, str) and not value.strip()):
+    if is_blank(value):
         return None
     exact = _as_decimal(value)
     try:
@@ -234,7 +240,7 @@ def _parse_datetime_text(text: str) -> dt.datetime:
 
 def to_datetime(value: Cell) -> dt.datetime | None:
     """A wall-clock date-time: a date(-time) cell, an Excel serial number, or ISO/dotted text."""
-    if is_empty(value) or (isinstance(value, str) and not value.strip()):
+    if is_blank(value):
         return None
     if isinstance(value, dt.datetime):
         return value
@@ -251,9 +257,9 @@ def to_date(value: Cell) -> dt.date | None:
     """A calendar date; a value with a time of day other than midnight does not fit."""
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
-    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        if _as_decimal(value) != int(_as_decimal(value)):
-            raise UnfitValue("is an Excel serial number with a time of day, not a date")
+    is_number = isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+    if is_number and _as_decimal(value) != int(_as_decimal(value)):
+        raise UnfitValue("is an Excel serial number with a time of day, not a date")
     moment = to_datetime(value)
     if moment is None:
         return None
@@ -270,7 +276,7 @@ _FALSE = frozenset({"false", "no", "nej", "nei", "0"})
 
 def to_bool(value: Cell) -> bool | None:
     """A boolean cell, 0/1, or TRUE/FALSE-like text (English and Scandinavian)."""
-    if is_empty(value) or (isinstance(value, str) and not value.strip()):
+    if is_blank(value):
         return None
     if isinstance(value, bool):
         return value

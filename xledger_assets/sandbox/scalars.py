@@ -186,7 +186,7 @@ def _swap(type_: GraphQLType) -> GraphQLType:
         return Int64
     if isinstance(type_, GraphQLNonNull):
         inner = _swap(type_.of_type)
-        return type_ if inner is type_.of_type else GraphQLNonNull(inner)  # type: ignore[arg-type]
+        return type_ if inner is type_.of_type else GraphQLNonNull(inner)  # type: ignore[type-var]
     if isinstance(type_, GraphQLList):
         inner = _swap(type_.of_type)
         return type_ if inner is type_.of_type else GraphQLList(inner)
@@ -221,9 +221,7 @@ def load_schema() -> GraphQLSchema:
         elif isinstance(type_, GraphQLInputObjectType):
             for input_field in type_.fields.values():
                 input_field.type = _swap(input_field.type)  # type: ignore[assignment]
-    types = [
-        t for n, t in built.type_map.items() if not n.startswith("__") and t is not GraphQLInt
-    ]
+    types = [t for n, t in built.type_map.items() if not n.startswith("__") and t is not GraphQLInt]
     schema = GraphQLSchema(
         query=built.query_type,
         types=types,

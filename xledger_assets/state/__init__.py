@@ -7,15 +7,18 @@ from xledger_assets.state.local import LocalStateStore
 
 
 def open_state_store(url: str, *, env_label: str = "local") -> StateStore:
-    """A local JSON file; App Configuration (``https://…azconfig.io`` or a connection string)
-    comes with the Azure support."""
-    if url.startswith(("https://", "http://")) or url.startswith("Endpoint="):
-        from xledger_assets.errors import ConfigurationError
+    """The store for ``XLEDGER_STATE_URL``: Azure App Configuration for ``https://…azconfig.io``
+    (Azure identity) or a connection string ``Endpoint=...;Id=...;Secret=...`` (keys labelled
+    ``env_label``, see :mod:`xledger_assets.state.appconfig`); otherwise a local JSON file."""
+    # Same test as appconfig.looks_like_app_configuration, without importing the Azure SDK.
+    text = url.strip().lower()
+    fields = {p.partition("=")[0].strip() for p in text.split(";") if "=" in p}
+    if text.startswith(("https://", "http://")) or (
+        "endpoint" in fields and ("secret" in fields or "id" in fields)
+    ):
+        from xledger_assets.state.appconfig import AppConfigStateStore
 
-        raise ConfigurationError(
-            "XLEDGER_STATE_URL points at Azure App Configuration, which this version does not "
-            "support yet; use a local file path"
-        )
+        return AppConfigStateStore(url, env_label=env_label)
     return LocalStateStore(url)
 
 

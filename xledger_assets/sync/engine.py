@@ -191,22 +191,7 @@ class SyncEngine:
     # -- helpers -------------------------------------------------------------------------------
 
     def _start(self, dataset: ApiDataset) -> datetime:
-        """The sync's start time: a second no file of this dataset already has, so names stay
-        unique and sort in the order the data was read."""
-        now = self._utcnow()
-        files = self.lake.list_files(dataset.name)
-        if files:
-            newest = files[-1].started_at.replace(tzinfo=UTC)
-            if now < newest + timedelta(seconds=1):
-                wait = (newest + timedelta(seconds=1) - now).total_seconds()
-                if wait > 2:
-                    raise SyncError(
-                        f"{dataset.name}: the newest lake file {files[-1].name} is dated in the "
-                        "future; check the machine's clock"
-                    )
-                self._sleep(wait)
-                now = self._utcnow()
-        return now
+        return self.lake.start_time(dataset.name, self._utcnow, self._sleep)
 
     def _filter(self, dataset: ApiDataset, started: datetime) -> str | None:
         return render_filter(dataset.fixed_filter, started.date())
