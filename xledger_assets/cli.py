@@ -215,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env(os.environ)
         return int(args.func(args, settings))
+    except BrokenPipeError:  # output piped into `head` and the like
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (CliError, XledgerAssetsError) as exc:
         return _fail(" ".join(str(exc).split()))
     except Exception as exc:  # one line, no traceback; XLEDGER_DEBUG=1 shows it

@@ -4,6 +4,7 @@ from typing import Any
 
 import dagster as dg
 
+from xledger_assets.assets.failures import plain_failures
 from xledger_assets.assets.flexlinks import FlexlinkSnapshot
 from xledger_assets.lake.current import current_state
 from xledger_assets.lake.naming import FULL_SYNC
@@ -37,6 +38,10 @@ class LakeIOManager(dg.ConfigurableIOManager):
     store: dg.ResourceDependency[LakeStoreResource]
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        with plain_failures():
+            self._handle_output(context, obj)
+
+    def _handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if isinstance(obj, StagedSync):
             result = commit_staged(obj, self.store.lake(), self.store.state_store())
             context.add_output_metadata(sync_metadata(result))
@@ -59,7 +64,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> Any:
         dataset = context.asset_key.path[-1]
-        table = current_state(self.store.lake(), dataset)
+        with plain_failures():
+            table = current_state(self.store.lake(), dataset)
         if table is None:
             raise dg.Failure(f"{dataset} has no files in the lake yet; materialize it first")
         return table

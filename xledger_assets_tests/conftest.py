@@ -12,22 +12,32 @@ import dagster as dg
 import pytest
 
 from xledger_assets.assets.api import IO_MANAGER_KEY, build_api_asset
+from xledger_assets.assets.flexlinks import build_flexlink_asset
 from xledger_assets.catalog import DEFAULT_CATALOG, ApiDataset
 from xledger_assets.io_manager import LakeIOManager
 from xledger_assets.lake import open_lake
 from xledger_assets.lake.current import current_state
 from xledger_assets.resources import LakeStoreResource, XledgerApiResource
+from xledger_assets.sandbox.flexlinks import FlexlinkSandbox
 from xledger_assets.sandbox.server import SandboxServer
 from xledger_assets.state import open_state_store
 from xledger_assets_tests.expected import comparable, expected_rows
 
 TOKEN = "test-token-5f2a9c"
 REPO = Path(__file__).resolve().parent.parent
+FLEXLINKS = {d.name for d in DEFAULT_CATALOG.flexlinks}
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(port=0, seed=7, size=30, token=TOKEN) as srv:
+def flexlinks() -> FlexlinkSandbox:
+    return FlexlinkSandbox(seed=7)
+
+
+@pytest.fixture
+def sandbox(flexlinks: FlexlinkSandbox) -> Iterator[SandboxServer]:
+    with SandboxServer(
+        port=0, seed=7, size=30, token=TOKEN, extra_routes={"/Flex/": flexlinks.handle}
+    ) as srv:
         yield srv
 
 
@@ -36,6 +46,7 @@ class Product:
     """The product wired to a sandbox, a lake and a state store, run through Dagster."""
 
     sandbox: SandboxServer
+    flexlinks: FlexlinkSandbox
     lake_url: str
     state_url: str
     env: dict[str, str]
@@ -59,6 +70,12 @@ class Product:
     def materialize(
         self, dataset: ApiDataset | str, mode: str = "auto", *, raise_on_error: bool = True
     ) -> dg.ExecuteInProcessResult:
+        if isinstance(dataset, str) and dataset in FLEXLINKS:
+            return dg.materialize(
+                [build_flexlink_asset(DEFAULT_CATALOG.flexlink(dataset))],
+                resources=self.resources(),
+                raise_on_error=raise_on_error,
+            )
         d = DEFAULT_CATALOG.api_dataset(dataset) if isinstance(dataset, str) else dataset
         return dg.materialize(
             [build_api_asset(d)],
@@ -89,13 +106,23 @@ def lake_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def product(
-    sandbox: SandboxServer, lake_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    sandbox: SandboxServer,
+    flexlinks: FlexlinkSandbox,
+    lake_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Product:
-    env = {**lake_env, "XLEDGER_API_URL": sandbox.url, "XLEDGER_API_TOKEN": TOKEN}
+    env = {
+        **lake_env,
+        **flexlinks.env(sandbox.base_url),
+        "XLEDGER_API_URL": sandbox.url,
+        "XLEDGER_API_TOKEN": TOKEN,
+        "XLEDGER_ENV": "local",
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    monkeypatch.setenv("XLEDGER_ENV", "local")
-    return Product(sandbox, lake_env["XLEDGER_LAKE_URL"], lake_env["XLEDGER_STATE_URL"], env)
+    return Product(
+        sandbox, flexlinks, lake_env["XLEDGER_LAKE_URL"], lake_env["XLEDGER_STATE_URL"], env
+    )
 
 
 def metadata(result: dg.ExecuteInProcessResult, name: str) -> dict[str, Any]:

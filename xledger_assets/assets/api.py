@@ -6,6 +6,7 @@ from typing import Literal
 import dagster as dg
 
 from xledger_assets.arrow_types import ARROW_TYPES
+from xledger_assets.assets.failures import plain_failures
 from xledger_assets.catalog import ApiDataset
 from xledger_assets.resources import LakeStoreResource, XledgerApiResource
 from xledger_assets.sync.engine import StagedSync, SyncEngine
@@ -55,17 +56,18 @@ def build_api_asset(dataset: ApiDataset) -> dg.AssetsDefinition:
         xledger: XledgerApiResource,
         lake_store: LakeStoreResource,
     ) -> StagedSync:
-        client = xledger.client()
-        try:
-            engine = SyncEngine(
-                client,
-                lake_store.lake(),
-                lake_store.state_store(),
-                settings=xledger.sync_settings(),
-                log=context.log,
-            )
-            return engine.stage(dataset, config.mode)
-        finally:
-            client.close()
+        with plain_failures():
+            client = xledger.client()
+            try:
+                engine = SyncEngine(
+                    client,
+                    lake_store.lake(),
+                    lake_store.state_store(),
+                    settings=xledger.sync_settings(),
+                    log=context.log,
+                )
+                return engine.stage(dataset, config.mode)
+            finally:
+                client.close()
 
     return _sync

@@ -8,6 +8,7 @@ import dagster as dg
 
 from xledger_assets.arrow_types import ARROW_TYPES
 from xledger_assets.assets.api import IO_MANAGER_KEY
+from xledger_assets.assets.failures import plain_failures
 from xledger_assets.catalog import FlexlinkDataset
 from xledger_assets.flexlinks import SUBSIDIARY_COLUMN, FlexlinkTable, read_flexlink
 from xledger_assets.resources import LakeStoreResource
@@ -50,8 +51,9 @@ def build_flexlink_asset(dataset: FlexlinkDataset) -> dg.AssetsDefinition:
         metadata={"dagster/column_schema": _column_schema(dataset), "env_var": variable},
     )
     def _read(lake_store: LakeStoreResource) -> FlexlinkSnapshot:
-        started = lake_store.lake().start_time(dataset.name)
-        return FlexlinkSnapshot(dataset.name, started, read_flexlink(dataset))
+        with plain_failures():
+            started = lake_store.lake().start_time(dataset.name)
+            return FlexlinkSnapshot(dataset.name, started, read_flexlink(dataset))
 
     return _read
 

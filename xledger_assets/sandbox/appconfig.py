@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -514,6 +515,10 @@ class _Handler(BaseHTTPRequestHandler):
     emulator: AppConfigEmulator
     protocol_version = "HTTP/1.1"
     server_version = "AppConfigEmulator/1.0"
+    # Headers and body leave in one segment (flushed after each request) and without Nagle:
+    # otherwise delayed ACKs add ~40 ms to every keep-alive request.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -565,3 +570,48 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = _serve
     do_PATCH = _serve
     do_HEAD = _serve
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m xledger_assets.sandbox.appconfig``: serve until interrupted; prints the
+    connection string (for ``XLEDGER_STATE_URL``) on the first line of stdout."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(
+        prog="python -m xledger_assets.sandbox.appconfig",
+        description="A local Azure App Configuration (key-values, ETags, HMAC auth).",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--id", default="xledger-emulator", help="the credential id")
+    parser.add_argument("--secret", help="base64 secret (default: random)")
+    parser.add_argument(
+        "--seed",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a key-value without label to start with (repeatable), e.g. the predecessor's "
+        "timesheets-deltas_cursor=...",
+    )
+    args = parser.parse_args(argv)
+    emulator = AppConfigEmulator(
+        credential_id=args.id, secret_b64=args.secret, host=args.host, port=args.port
+    )
+    for item in args.seed:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--seed {item!r} is not KEY=VALUE")
+        emulator.seed(key, value)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with emulator:
+        print(emulator.connection_string, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while not stop.wait(0.2):
+                pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -245,13 +245,25 @@ class AppConfigStateStore(StateStore):
 
         if isinstance(exc, CredentialUnavailableError):
             return StateError(
-                f"no Azure identity is available to reach {where} while {action}: {_short(exc)}; "
-                "use a managed identity, `az login`, or a connection string"
+                f"no Azure identity is available to reach {where} while {action}: "
+                f"{_short(exc).rstrip('.')}; use a managed identity, `az login`, or a connection "
+                "string"
             )
         if isinstance(exc, ClientAuthenticationError):
+            if exc.status_code is None:  # azure-identity could not get a token
+                return StateError(
+                    f"could not get a token of the Azure identity for {where} while {action}: "
+                    f"{_short(exc)}"
+                )
+            fix = (
+                "check that the identity may read and write key-values (App Configuration "
+                "Data Owner role)"
+                if self.target.uses_identity
+                else "check the connection string's Id and Secret"
+            )
             return StateError(
-                f"{where} refused the credentials of {how} (HTTP {exc.status_code or 401}) "
-                f"while {action}: check the connection string's Id and Secret (or the identity)"
+                f"{where} refused the credentials of {how} (HTTP {exc.status_code}) while "
+                f"{action}: {fix}"
             )
         if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
             return StateError(f"cannot reach {where} while {action}: {_short(exc)}")

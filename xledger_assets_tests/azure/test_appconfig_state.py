@@ -345,7 +345,7 @@ def test_a_wrong_secret_is_a_state_error_without_the_secret(emulator: AppConfigE
     assert message == (
         f"App Configuration at {emulator.endpoint} (XLEDGER_STATE_URL) refused the credentials "
         "of the connection string (HTTP 401) while reading the state of d: check the connection "
-        "string's Id and Secret (or the identity)"
+        "string's Id and Secret"
     )
     assert wrong not in message and SECRET not in message
     assert [r.status for r in emulator.requests] == [401]
@@ -389,3 +389,22 @@ def test_a_corrupt_value_is_a_clear_error(emulator: AppConfigEmulator):
     with pytest.raises(StateError, match="does not hold a valid sync state") as info:
         _store(emulator).get("d")
     assert "xledger-assets state reset d --yes" in str(info.value)
+
+
+def test_a_missing_identity_is_a_state_error():
+    from azure.appconfiguration import AzureAppConfigurationClient
+
+    from .test_azure_lake import _NoIdentity
+
+    client = AzureAppConfigurationClient(
+        base_url="https://mystore.azconfig.io", credential=_NoIdentity()
+    )
+    store = AppConfigStateStore("https://mystore.azconfig.io", env_label="dev", client=client)
+    with pytest.raises(StateError) as info:
+        store.get("d")
+    assert str(info.value) == (
+        "no Azure identity is available to reach App Configuration at "
+        "https://mystore.azconfig.io (XLEDGER_STATE_URL) while reading the state of d: "
+        "DefaultAzureCredential failed to retrieve a token from the included credentials; use "
+        "a managed identity, `az login`, or a connection string"
+    )

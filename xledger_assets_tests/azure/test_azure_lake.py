@@ -353,3 +353,48 @@ def test_connection_string_for_another_account_is_refused(azurite: Azurite):
         "AZURE_STORAGE_CONNECTION_STRING is for the account 'devstoreaccount1'; make them agree"
     )
     assert ACCOUNT_KEY not in str(info.value)
+
+
+def test_credentials_without_a_connection_string():
+    url = "abfs://raw@prodlake.dfs.core.windows.net/xledger"
+    with_key = AzureLake(url, env={"AZURE_STORAGE_ACCOUNT_KEY": ACCOUNT_KEY})
+    conn = with_key._connection
+    assert (conn.credential_source, conn.endpoint, conn.emulator) == (
+        "AZURE_STORAGE_ACCOUNT_KEY",
+        "https://prodlake.blob.core.windows.net",
+        False,
+    )
+    assert with_key._container.account_name == "prodlake"
+    sas = AzureLake(url, env={"AZURE_STORAGE_SAS_TOKEN": "?sv=2024-01-01&sig=abc%2Fdef"})
+    assert sas._connection.credential_source == "AZURE_STORAGE_SAS_TOKEN"
+    identity = AzureLake(url, env={})
+    assert identity._connection.credential_source == "DefaultAzureCredential"
+    assert identity.url == url and not identity.is_emulator
+    assert identity._container.url == "https://prodlake.blob.core.windows.net/raw"
+
+
+class _NoIdentity:
+    """A token credential that has no identity (as DefaultAzureCredential on a laptop without
+    `az login`), so the test never reaches a real identity endpoint."""
+
+    def get_token(self, *scopes, **kwargs):
+        from azure.identity import CredentialUnavailableError
+
+        raise CredentialUnavailableError(
+            "DefaultAzureCredential failed to retrieve a token from the included credentials."
+        )
+
+
+def test_a_missing_identity_fails_at_once():
+    url = "abfs://raw@prodlake.dfs.core.windows.net"
+    lake = AzureLake(url, env={})
+    lake._connection = replace(lake._connection, token_credential=_NoIdentity())
+    started = time.monotonic()
+    with pytest.raises(LakeError) as info:
+        lake.list_files("d")
+    assert time.monotonic() - started < 1
+    assert str(info.value) == (
+        f"could not get a token of DefaultAzureCredential for Azure Storage (XLEDGER_LAKE_URL="
+        f"{url}): DefaultAzureCredential failed to retrieve a token from the included "
+        "credentials; use a managed identity or `az login`, or set AZURE_STORAGE_CONNECTION_STRING"
+    )
