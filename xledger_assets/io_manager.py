@@ -50,13 +50,14 @@ class LakeIOManager(dg.ConfigurableIOManager):
             lake = self.store.lake()
             table = obj.result.table
             file, size = lake.publish_table(table, obj.dataset, FULL_SYNC, obj.started_at)
+            summary: dict[str, Any] = obj.result.summary()
             context.add_output_metadata(
                 {
+                    **summary,
                     "dagster/row_count": table.num_rows,
                     "rows": table.num_rows,
                     "bytes": size,
                     "path": dg.MetadataValue.path(lake.uri(file)),
-                    **obj.result.summary(),
                 }
             )
             return

@@ -111,9 +111,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
-def _missing_message() -> str:
+def azurite_binary() -> Path:
+    """``node_modules/.bin/azurite-blob`` of this repository (or ``$AZURITE_BLOB_BIN``)."""
+    return Path(os.environ.get("AZURITE_BLOB_BIN") or AZURITE_BIN)
+
+
+def _missing_message(binary: Path) -> str:
     return (
-        f"Azurite is not installed ({AZURITE_BIN} is missing): run `npm ci` in {REPO_ROOT} "
+        f"Azurite is not installed ({binary} is missing): run `npm ci` in {REPO_ROOT} "
         "(needs Node 20 or newer; installs azurite 3.35.0 from package-lock.json)"
     )
 
@@ -126,9 +131,9 @@ def start_azurite(
 
     Raises FileNotFoundError with the install command when Azurite is not installed.
     """
-    binary = Path(os.environ.get("AZURITE_BLOB_BIN") or AZURITE_BIN)
+    binary = azurite_binary()
     if not binary.exists():
-        raise FileNotFoundError(_missing_message())
+        raise FileNotFoundError(_missing_message(binary))
     last_error = "no attempt"
     for _attempt in range(3):  # a free port can be taken between probing and binding
         port = _free_port(host)
@@ -172,11 +177,11 @@ def start_azurite(
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
     """One Azurite per test process (xdist workers each get their own, on their own port)."""
-    try:
-        with start_azurite() as running:
-            yield running
-    except FileNotFoundError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    binary = azurite_binary()
+    if not binary.exists():
+        pytest.fail(_missing_message(binary), pytrace=False)
+    with start_azurite() as running:
+        yield running
 
 
 @pytest.fixture

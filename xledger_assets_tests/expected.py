@@ -38,16 +38,6 @@ def expected_rows(fields: list[tuple[str, str]], records: list[dict[str, Any]]) 
     return sorted(rows, key=lambda r: r["dbId"])
 
 
-def read_fields_file(path: str) -> list[tuple[str, str]]:
-    out = []
-    for line in open(path, encoding="utf-8"):
-        line = line.split("#", 1)[0].strip()
-        if line:
-            p, t = line.split()
-            out.append((p, t))
-    return out
-
-
 def comparable(rows: list[dict]) -> list[dict]:
     """Lake rows without mutationType, decimals normalised for comparison."""
     out = []
@@ -58,7 +48,3 @@ def comparable(rows: list[dict]) -> list[dict]:
                 row[k] = v.normalize()
         out.append(row)
     return sorted(out, key=lambda r: r["dbId"])
-
-
-def normalise(rows: list[dict]) -> list[dict]:
-    return comparable(rows)

@@ -32,7 +32,9 @@ def test_full_then_changes_rebuilds_the_truth(product: Product, name: str):
     first = product.materialize(name)
     meta = metadata(first, name)
     [full] = product.files(name)
-    assert NAME.fullmatch(full) and full.startswith("full_sync-") and full.endswith(f"-{name}.parquet")
+    assert (
+        NAME.fullmatch(full) and full.startswith("full_sync-") and full.endswith(f"-{name}.parquet")
+    )
     assert meta["mode"] == "full" and meta["rows"] == 30 and meta["added"] == 30
     assert meta["api_requests"] == 2  # newest delta cursor + one page
     full_table = pq.read_table(f"{product.lake_url}/{name}/{full}")
@@ -56,7 +58,13 @@ def test_full_then_changes_rebuilds_the_truth(product: Product, name: str):
     assert len(files) == 2 and files[1].startswith("sync_changes-")
     changes = pq.read_table(f"{product.lake_url}/{name}/{files[1]}")
     assert changes.schema.equals(_schema(name), check_metadata=False)
-    kinds = dict(zip(changes.column("dbId").to_pylist(), changes.column("mutationType").to_pylist()))
+    kinds = dict(
+        zip(
+            changes.column("dbId").to_pylist(),
+            changes.column("mutationType").to_pylist(),
+            strict=True,
+        )
+    )
     assert len(kinds) == changes.num_rows == 11  # one row per dbId
     assert kinds == {
         **{i: "ADDED" for i in added},

@@ -11,7 +11,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from xledger_assets.catalog import DEFAULT_CATALOG
-
 from xledger_assets_tests.conftest import REPO, Product
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -51,9 +50,7 @@ def test_materialize_from_the_repo_root_then_force_full(product: Product):
     )
     assert forced.returncode == 0, forced.stderr[-3000:]
     assert product.files("timesheets")[2].startswith("full_sync-")
-    assert product.rebuilt("timesheets") == product.truth(
-        DEFAULT_CATALOG.api_dataset("timesheets")
-    )
+    assert product.rebuilt("timesheets") == product.truth(DEFAULT_CATALOG.api_dataset("timesheets"))
     # the token never reaches the output
     for out in (first, second, forced):
         assert product.env["XLEDGER_API_TOKEN"] not in out.stdout + out.stderr

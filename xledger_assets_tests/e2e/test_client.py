@@ -74,7 +74,9 @@ def test_credits_wait_until_reset_when_near(sandbox: SandboxServer):
 def test_credits_far_away_fail_plainly(sandbox: SandboxServer):
     sandbox.sandbox.add_fault({"kind": "insufficient_credits", "reset_at": "2099-01-01T00:00:00Z"})
     c, sleeps = client(sandbox)
-    with pytest.raises(XledgerRateLimitError, match="monthly API credits are spent until 2099-01-01"):
+    with pytest.raises(
+        XledgerRateLimitError, match="monthly API credits are spent until 2099-01-01"
+    ):
         c.execute(Q)
     assert sleeps.waits == []
 
@@ -119,7 +121,9 @@ def test_slow_answers_time_out_and_are_retried(sandbox: SandboxServer):
 
 def test_validation_errors_are_not_retried(sandbox: SandboxServer):
     c, sleeps = client(sandbox)
-    bad = "query($ids: [Int!]) { timesheets(first: 1, filter: {dbId_in: $ids}) { edges { cursor } } }"
+    bad = (
+        "query($ids: [Int!]) { timesheets(first: 1, filter: {dbId_in: $ids}) { edges { cursor } } }"
+    )
     with pytest.raises(XledgerApiError, match="Xledger rejected"):
         c.execute(bad, {"ids": [1]})
     assert sleeps.waits == [] and c.meter.requests == 1
@@ -140,7 +144,9 @@ def test_paging_covers_every_record_once_and_edges_null_at_the_end(sandbox: Sand
 def test_a_repeated_cursor_stops_paging(sandbox: SandboxServer):
     class Looping(XledgerClient):
         def execute(self, query, variables=None, *, operation="query"):
-            return {"x": {"edges": [{"cursor": "same", "node": {}}], "pageInfo": {"hasNextPage": True}}}
+            return {
+                "x": {"edges": [{"cursor": "same", "node": {}}], "pageInfo": {"hasNextPage": True}}
+            }
 
     c = Looping(sandbox.url, TOKEN)
     with pytest.raises(PagingError, match="repeated the cursor 'same'"):

@@ -1,4 +1,5 @@
-"""Sync engine cases through Dagster: catalog variants, expired deltas, failures that write nothing."""
+"""Sync engine cases through Dagster: catalog variants, expired deltas, failures that write
+nothing."""
 
 from __future__ import annotations
 
@@ -118,10 +119,15 @@ def test_a_value_that_does_not_fit_writes_nothing(product: Product):
     sb = product.sandbox.sandbox
     product.materialize("timesheets")
     cursor = product.state.get("timesheets").cursor
-    [victim] = sb.update_ids("timesheets", sb.ids("timesheets")[:1], {"workingHours": "1.0000000000000000001"})
+    [victim] = sb.update_ids(
+        "timesheets", sb.ids("timesheets")[:1], {"workingHours": "1.0000000000000000001"}
+    )
     failed = product.materialize("timesheets", raise_on_error=False)
     message = _failure(failed)
-    assert f"timesheets: column 'workingHours' of dbId {victim}: value '1.0000000000000000001'" in message
+    assert (
+        f"timesheets: column 'workingHours' of dbId {victim}: value '1.0000000000000000001'"
+        in message
+    )
     assert len(product.files("timesheets")) == 1
     assert product.state.get("timesheets").cursor == cursor
     assert not list(Path(product.lake_url, ".staging").iterdir())

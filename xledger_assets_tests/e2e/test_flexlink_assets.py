@@ -15,7 +15,9 @@ FLEX = [d.name for d in DEFAULT_CATALOG.flexlinks]
 
 
 def _norm(rows):
-    return [{k: (v.normalize() if isinstance(v, Decimal) else v) for k, v in r.items()} for r in rows]
+    return [
+        {k: (v.normalize() if isinstance(v, Decimal) else v) for k, v in r.items()} for r in rows
+    ]
 
 
 @pytest.mark.parametrize("name", FLEX)
@@ -44,7 +46,9 @@ def test_part_time_employees_tag_every_subsidiary(product: Product):
         "Tromb AB",
         "Data Ductus Inc",
     ]
-    assert per["Data Ductus Inc"] == 0 and all(v > 0 for k, v in per.items() if k != "Data Ductus Inc")
+    assert per["Data Ductus Inc"] == 0 and all(
+        v > 0 for k, v in per.items() if k != "Data Ductus Inc"
+    )
     [f] = product.files("part_time_employees")
     subs = pq.read_table(f"{product.lake_url}/part_time_employees/{f}").column("Subsidiary")
     assert sorted(set(subs.to_pylist())) == sorted(k for k, v in per.items() if v)

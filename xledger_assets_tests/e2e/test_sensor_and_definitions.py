@@ -89,7 +89,9 @@ def test_the_code_location_loads_and_follows_conventions(monkeypatch):
         assert node.metadata["dagster/column_schema"].columns, name
         assert node.pools == ({"xledger_api"} if name in API else set())
     schedules = {s.name: s for s in defs.schedules}
-    assert sorted(schedules) == sorted([f"{n}_weekly_full" for n in API] + [f"{n}_daily" for n in FLEX])
+    assert sorted(schedules) == sorted(
+        [f"{n}_weekly_full" for n in API] + [f"{n}_daily" for n in FLEX]
+    )
     crons = [schedules[f"{n}_weekly_full"].cron_schedule for n in API]
     assert len(set(crons)) == len(crons)  # staggered
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in schedules.values())

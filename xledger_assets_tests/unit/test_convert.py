@@ -35,8 +35,14 @@ def test_values_become_exact_types():
                 "ok": True,
                 "owner": {"code": "Å1", "number": "42"},
             },
-            {"dbId": 5, "amount": 0.1, "when": "2024-07-11T21:17:09.123456789+02:00",
-             "day": "2024-07-11T00:00:00", "ok": False, "owner": None},
+            {
+                "dbId": 5,
+                "amount": 0.1,
+                "when": "2024-07-11T21:17:09.123456789+02:00",
+                "day": "2024-07-11T00:00:00",
+                "ok": False,
+                "owner": None,
+            },
         ]
     )
     rows = batch.to_pylist()
@@ -64,9 +70,9 @@ def test_all_null_nested_objects_keep_column_types():
         batch = c.batch([{"dbId": 1}], ["ADDED"])
         assert batch.schema == c.schema
         assert batch.column_names == [f.path for f in d.fields] + ["mutationType"]
-        assert [v for k, v in batch.to_pylist()[0].items() if k not in ("dbId", "mutationType")] == [
-            None
-        ] * (len(d.fields) - 1)
+        assert [
+            v for k, v in batch.to_pylist()[0].items() if k not in ("dbId", "mutationType")
+        ] == [None] * (len(d.fields) - 1)
 
 
 @pytest.mark.parametrize(
@@ -76,7 +82,11 @@ def test_all_null_nested_objects_keep_column_types():
         ({"dbId": 7, "amount": "1e30"}, "amount", "'1e30'"),
         ({"dbId": 7, "amount": "0.0000000000000000001"}, "amount", "'0.0000000000000000001'"),
         ({"dbId": 7, "owner": {"number": 1.5}}, "owner.number", "1.5"),
-        ({"dbId": 7, "owner": {"number": "9223372036854775808"}}, "owner.number", "'9223372036854775808'"),
+        (
+            {"dbId": 7, "owner": {"number": "9223372036854775808"}},
+            "owner.number",
+            "'9223372036854775808'",
+        ),
         ({"dbId": 7, "day": "2024-02-30"}, "day", "'2024-02-30'"),
         ({"dbId": 7, "day": "2024-02-03T10:00:00"}, "day", "'2024-02-03T10:00:00'"),
         ({"dbId": 7, "ok": "yes"}, "ok", "'yes'"),
@@ -91,7 +101,9 @@ def test_unfit_value_names_dataset_column_dbid_and_value(node, column, shown):
 
 
 def test_missing_dbid_fails():
-    with pytest.raises(ValueConversionError, match="column 'dbId' of dbId None: value None is missing"):
+    with pytest.raises(
+        ValueConversionError, match="column 'dbId' of dbId None: value None is missing"
+    ):
         convert([{"amount": "1"}])
 
 

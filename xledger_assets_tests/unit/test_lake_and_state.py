@@ -34,20 +34,35 @@ def _publish(lake: LocalLake, kind: str, second: int, rows: list[dict]) -> LakeF
 def test_publish_never_overwrites_and_current_state_applies_changes(tmp_path: Path):
     lake = LocalLake(tmp_path)
     first = _publish(lake, "full_sync", 1, [{"dbId": 1, "x": "old", "mutationType": "ADDED"}])
-    _publish(lake, "full_sync", 2, [
-        {"dbId": 1, "x": "a", "mutationType": "ADDED"},
-        {"dbId": 2, "x": "b", "mutationType": "ADDED"},
-        {"dbId": 3, "x": "c", "mutationType": "ADDED"},
-    ])
-    _publish(lake, "sync_changes", 3, [
-        {"dbId": 2, "x": None, "mutationType": "DELETED"},
-        {"dbId": 4, "x": "d", "mutationType": "ADDED"},
-    ])
-    _publish(lake, "sync_changes", 4, [
-        {"dbId": 4, "x": "d2", "mutationType": "UPDATED"},
-        {"dbId": 2, "x": "b again", "mutationType": "ADDED"},
-        {"dbId": 3, "x": None, "mutationType": "DELETED"},
-    ])
+    _publish(
+        lake,
+        "full_sync",
+        2,
+        [
+            {"dbId": 1, "x": "a", "mutationType": "ADDED"},
+            {"dbId": 2, "x": "b", "mutationType": "ADDED"},
+            {"dbId": 3, "x": "c", "mutationType": "ADDED"},
+        ],
+    )
+    _publish(
+        lake,
+        "sync_changes",
+        3,
+        [
+            {"dbId": 2, "x": None, "mutationType": "DELETED"},
+            {"dbId": 4, "x": "d", "mutationType": "ADDED"},
+        ],
+    )
+    _publish(
+        lake,
+        "sync_changes",
+        4,
+        [
+            {"dbId": 4, "x": "d2", "mutationType": "UPDATED"},
+            {"dbId": 2, "x": "b again", "mutationType": "ADDED"},
+            {"dbId": 3, "x": None, "mutationType": "DELETED"},
+        ],
+    )
     table = current_state(lake, "d")
     assert table.to_pylist() == [
         {"dbId": 1, "x": "a", "mutationType": "ADDED"},
