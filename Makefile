@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Azurite (Azure Blob Storage emulator) for the tests; pinned in package-lock.json.
+node_modules/.bin/azurite-blob: package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
@@ -25,7 +30,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
+test: lint node_modules/.bin/azurite-blob
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 demo: venv $(DAGSTER_HOME)/dagster.yaml
@@ -35,4 +40,4 @@ ui: venv $(DAGSTER_HOME)/dagster.yaml
 	$(PY) scripts/demo.py --ui
 
 clean:
-	rm -rf lake .xledger .dagster_home build dist *.egg-info
+	rm -rf lake .xledger .dagster_home build dist *.egg-info node_modules

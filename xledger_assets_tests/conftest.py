@@ -9,18 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 import pytest
 
 from xledger_assets.assets.api import IO_MANAGER_KEY, build_api_asset
 from xledger_assets.assets.flexlinks import build_flexlink_asset
 from xledger_assets.catalog import DEFAULT_CATALOG, ApiDataset
 from xledger_assets.io_manager import LakeIOManager
-from xledger_assets.lake import open_lake
+from xledger_assets.lake import LakeFile, open_lake
 from xledger_assets.lake.current import current_state
 from xledger_assets.resources import LakeStoreResource, XledgerApiResource
 from xledger_assets.sandbox.flexlinks import FlexlinkSandbox
 from xledger_assets.sandbox.server import SandboxServer
 from xledger_assets.state import open_state_store
+from xledger_assets_tests.azurite import azurite, azurite_lake_env  # noqa: F401
 from xledger_assets_tests.expected import comparable, expected_rows
 
 TOKEN = "test-token-5f2a9c"
@@ -87,6 +89,12 @@ class Product:
     def files(self, dataset: str) -> list[str]:
         return [f.name for f in self.lake.list_files(dataset)]
 
+    def read(self, dataset: str, name: str, columns: list[str] | None = None) -> pa.Table:
+        file = LakeFile.parse(dataset, name)
+        assert file is not None, name
+        table = self.lake.read_table(file)
+        return table.select(columns) if columns else table
+
     def rebuilt(self, dataset: str) -> list[dict]:
         table = current_state(self.lake, dataset)
         return comparable(table.to_pylist()) if table is not None else []
@@ -96,12 +104,14 @@ class Product:
         return comparable(expected_rows(fields, self.sandbox.sandbox.truth(d.items_field)))
 
 
-@pytest.fixture
-def lake_env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "XLEDGER_LAKE_URL": str(tmp_path / "lake"),
-        "XLEDGER_STATE_URL": str(tmp_path / "state" / "state.json"),
-    }
+@pytest.fixture(params=["local", "azurite"])
+def lake_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """Every test that uses the product runs on a local folder and on Azurite (ADLS Gen2's
+    Blob API)."""
+    state = {"XLEDGER_STATE_URL": str(tmp_path / "state" / "state.json")}
+    if request.param == "local":
+        return {"XLEDGER_LAKE_URL": str(tmp_path / "lake"), **state}
+    return {**request.getfixturevalue("azurite_lake_env"), **state}
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from collections.abc import Iterator
 import pytest
 
 from xledger_assets.sandbox.appconfig import AppConfigEmulator
-from xledger_assets_tests.azurite import azurite, azurite_lake_env  # noqa: F401
 
 SECRET = "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0wMTIzNDU2Nzg5"  # base64, test only
 CREDENTIAL_ID = "test-id"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from xledger_assets.arrow_types import ARROW_TYPES
@@ -37,7 +36,7 @@ def test_full_then_changes_rebuilds_the_truth(product: Product, name: str):
     )
     assert meta["mode"] == "full" and meta["rows"] == 30 and meta["added"] == 30
     assert meta["api_requests"] == 2  # newest delta cursor + one page
-    full_table = pq.read_table(f"{product.lake_url}/{name}/{full}")
+    full_table = product.read(name, full)
     assert full_table.schema.equals(_schema(name), check_metadata=False)
     assert set(full_table.column("mutationType").to_pylist()) == {"ADDED"}
     assert product.rebuilt(name) == product.truth(d)
@@ -56,7 +55,7 @@ def test_full_then_changes_rebuilds_the_truth(product: Product, name: str):
     meta = metadata(second, name)
     files = product.files(name)
     assert len(files) == 2 and files[1].startswith("sync_changes-")
-    changes = pq.read_table(f"{product.lake_url}/{name}/{files[1]}")
+    changes = product.read(name, files[1])
     assert changes.schema.equals(_schema(name), check_metadata=False)
     kinds = dict(
         zip(
@@ -96,7 +95,7 @@ def test_full_then_changes_rebuilds_the_truth(product: Product, name: str):
     product.materialize(name, "full")  # a second full load: no duplicates, same truth
     files = product.files(name)
     assert len(files) == 3 and files[2].startswith("full_sync-")
-    latest = pq.read_table(f"{product.lake_url}/{name}/{files[2]}")
+    latest = product.read(name, files[2])
     ids = latest.column("dbId").to_pylist()
     assert len(ids) == len(set(ids)) == len(product.truth(d))
     assert product.rebuilt(name) == product.truth(d)

@@ -7,10 +7,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from xledger_assets.catalog import DEFAULT_CATALOG, ApiDataset
+from xledger_assets.lake.local import LocalLake
 from xledger_assets_tests.conftest import Product, metadata
 
 SUPPLIERS = DEFAULT_CATALOG.api_dataset("suppliers")
@@ -57,7 +57,7 @@ def test_fixed_filter_applies_to_full_loads_and_refetches(product: Product):
     sb = product.sandbox.sandbox
     product.materialize(preliminary)
     [full] = product.files("preliminary_timesheets")
-    table = pq.read_table(f"{product.lake_url}/preliminary_timesheets/{full}")
+    table = product.read("preliminary_timesheets", full)
     expected = {int(r["dbId"]) for r in sb.truth("timesheets", {"assignmentDate_gte": start})}
     assert 0 < len(expected) < 30
     assert set(table.column("dbId").to_pylist()) == expected
@@ -72,7 +72,7 @@ def test_latest_mutation_wins_for_delete_then_readd(product: Product):
     sb.readd("suppliers", victim)
     sb.update_ids("suppliers", [victim])
     product.materialize("suppliers")
-    changes = pq.read_table(f"{product.lake_url}/suppliers/{product.files('suppliers')[1]}")
+    changes = product.read("suppliers", product.files("suppliers")[1])
     assert changes.column("dbId").to_pylist() == [victim]
     assert changes.column("mutationType").to_pylist() == ["UPDATED"]
     assert product.rebuilt("suppliers") == product.truth(SUPPLIERS)
@@ -130,7 +130,8 @@ def test_a_value_that_does_not_fit_writes_nothing(product: Product):
     )
     assert len(product.files("timesheets")) == 1
     assert product.state.get("timesheets").cursor == cursor
-    assert not list(Path(product.lake_url, ".staging").iterdir())
+    if isinstance(product.lake, LocalLake):
+        assert not list(product.lake.staging_dir().iterdir())
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pyarrow.parquet as pq
 import pytest
 
 from xledger_assets.catalog import DEFAULT_CATALOG
@@ -21,6 +20,6 @@ def test_page_boundary(product: Product, name: str, size: int, pages: int):
     meter = product.sandbox.sandbox.meter()["by_root_field"]
     assert meter[d.items_field]["requests"] == pages
     [f] = product.files(name)
-    ids = pq.read_table(f"{product.lake_url}/{name}/{f}", columns=["dbId"]).column(0).to_pylist()
+    ids = product.read(name, f, ["dbId"]).column(0).to_pylist()
     assert len(set(ids)) == size
     assert ids == product.sandbox.sandbox.ids(d.items_field)
