@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 PYTEST_ARGS ?= -n auto -q
 
-.PHONY: venv test lint demo ui clean
+.PHONY: venv test lint demo ui clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,4 +40,8 @@ ui: venv $(DAGSTER_HOME)/dagster.yaml
 	$(PY) scripts/demo.py --ui
 
 clean:
-	rm -rf lake .xledger .dagster_home build dist *.egg-info node_modules
+	rm -rf lake .xledger .dagster_home build dist *.egg-info node_modules .venv-checkov .venv-deploy
+
+# README screenshots (docs/screenshots/), taken by the browser test.
+screenshots: venv node_modules/.bin/azurite-blob
+	XLEDGER_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(VENV)/bin/pytest xledger_assets_tests/ui/test_browser.py -q

@@ -46,6 +46,8 @@ class ApiDataset:
     full_schedule: str | None = "0 3 * * 6"  # weekly full resync (UTC cron)
     fixed_filter: str | None = None
     fields_file: str | None = None  # defaults to queries/<name>.fields
+    freshness_days: float = 7.0  # the UI flags the asset when its last materialization is older
+    row_count_tolerance: float = 0.25  # a full load may differ this much from the previous one
 
     @property
     def fields(self) -> tuple[Field, ...]:
@@ -75,6 +77,12 @@ class FlexlinkDataset:
     description: str
     schedule: str = "0 4 * * *"
     per_subsidiary: bool = False
+    freshness_days: float = 2.0  # the UI flags the asset when its last materialization is older
+    key_column: str | None = None  # a label that is never empty (default: the first column)
+
+    @property
+    def key_label(self) -> str:
+        return self.key_column or self.columns[0].label
 
     @property
     def env_var(self) -> str:
@@ -118,6 +126,7 @@ API_DATASETS: tuple[ApiDataset, ...] = (
         "Hours registered by employees: one row per timesheet line, with project, activity, "
         "time type and approval status.",
         full_schedule="0 2 * * 6",
+        freshness_days=1.0,
     ),
     ApiDataset(
         "projects",
@@ -158,6 +167,7 @@ API_DATASETS: tuple[ApiDataset, ...] = (
         "Int64String!",
         "General ledger transactions with account, dimensions, tax, header and period.",
         full_schedule="40 3 * * 6",
+        freshness_days=1.0,
     ),
     ApiDataset(
         "ar_transactions",
@@ -166,6 +176,7 @@ API_DATASETS: tuple[ApiDataset, ...] = (
         "Int!",
         "Accounts receivable (customer ledger) transactions with invoice, due and payment dates.",
         full_schedule="0 4 * * 6",
+        freshness_days=1.0,
     ),
     ApiDataset(
         "ap_transactions",
@@ -174,6 +185,7 @@ API_DATASETS: tuple[ApiDataset, ...] = (
         "Int!",
         "Accounts payable (supplier ledger) transactions with invoice, due and payment dates.",
         full_schedule="20 4 * * 6",
+        freshness_days=1.0,
     ),
 )
 
@@ -185,18 +197,21 @@ FLEXLINK_DATASETS: tuple[FlexlinkDataset, ...] = (
         _cols(_THREE_TEXT),
         "Employee groups (Flexlink export).",
         schedule="0 5 * * *",
+        key_column="Code",
     ),
     FlexlinkDataset(
         "employment_types",
         _cols(_THREE_TEXT),
         "Employment types (Flexlink export).",
         schedule="5 5 * * *",
+        key_column="Code",
     ),
     FlexlinkDataset(
         "cost_categories",
         _cols(_THREE_TEXT + "|Created:text|Modified:text"),
         "Cost categories (Flexlink export).",
         schedule="10 5 * * *",
+        key_column="Code",
     ),
     FlexlinkDataset(
         "project_cost_setups",
@@ -205,6 +220,7 @@ FLEXLINK_DATASETS: tuple[FlexlinkDataset, ...] = (
         ),
         "Cost rates per project object and cost element (Flexlink export).",
         schedule="15 5 * * *",
+        key_column="Object Value",
     ),
     FlexlinkDataset(
         "cost_element_per_time_type",
@@ -214,6 +230,7 @@ FLEXLINK_DATASETS: tuple[FlexlinkDataset, ...] = (
         ),
         "Project cost element and cost factor per time type (Flexlink export).",
         schedule="20 5 * * *",
+        key_column="Time Type",
     ),
     FlexlinkDataset(
         "part_time_employees",
@@ -223,6 +240,7 @@ FLEXLINK_DATASETS: tuple[FlexlinkDataset, ...] = (
         ),
         "Part-time employees and their work schedules, one export link per subsidiary.",
         schedule="25 5 * * *",
+        key_column="Employee #",
         per_subsidiary=True,
     ),
 )

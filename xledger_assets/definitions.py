@@ -1,18 +1,20 @@
-"""The code location: assets, schedules and the delta sensor, built from the catalog.
+"""The code location: assets and their checks, schedules, the delta sensor, the failure alert
+and the operator jobs, built from the catalog.
 
 ``XLEDGER_ENV`` picks the environment (local, dev, prod); nothing else happens at import.
 """
-
-from __future__ import annotations
 
 import os
 
 import dagster as dg
 
+from xledger_assets.alerts import build_failure_alert_sensor
 from xledger_assets.assets.api import IO_MANAGER_KEY, build_api_asset
 from xledger_assets.assets.flexlinks import build_flexlink_asset, flexlink_schedule
 from xledger_assets.catalog import DEFAULT_CATALOG, Catalog
+from xledger_assets.checks import build_api_checks, build_flexlink_checks
 from xledger_assets.io_manager import LakeIOManager
+from xledger_assets.jobs import build_operator_jobs
 from xledger_assets.resources import LakeStoreResource, XledgerApiResource
 from xledger_assets.schedules import full_resync_schedule
 from xledger_assets.sensors import build_delta_sensor
@@ -30,6 +32,8 @@ def build_definitions(
     sensor_status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
     assets = [build_api_asset(d) for d in catalog.api]
     assets += [build_flexlink_asset(d) for d in catalog.flexlinks]
+    checks = [build_api_checks(d) for d in catalog.api]
+    checks += [build_flexlink_checks(d) for d in catalog.flexlinks]
     schedules = [
         s for d in catalog.api if (s := full_resync_schedule(d, schedule_status, settings.env))
     ]
@@ -40,13 +44,18 @@ def build_definitions(
             interval_seconds=settings.sensor_interval_seconds,
             default_status=sensor_status,
             env=settings.env,
-        )
+        ),
+        build_failure_alert_sensor(settings.env, sensor_status),
     ]
+    scheduled_jobs = {s.job_name for s in schedules}
+    jobs = [j for j in build_operator_jobs(catalog, settings.env) if j.name not in scheduled_jobs]
     store = LakeStoreResource()
     return dg.Definitions(
         assets=assets,
+        asset_checks=checks,
         schedules=schedules,
         sensors=sensors,
+        jobs=jobs,
         resources={
             "xledger": XledgerApiResource(),
             "lake_store": store,

@@ -1,19 +1,31 @@
 """One asset per Xledger API dataset, built from the catalog. The assets only stage a sync;
-the lake IO manager publishes the file and stores the cursor."""
+the lake IO manager publishes the file and stores the cursor.
 
+Each asset also reports the ``xledger_token_health`` check from its own requests: passed after
+a sync that Xledger answered, failed (with what to do) when Xledger refused the token.
+"""
+
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 import dagster as dg
 
 from xledger_assets.arrow_types import ARROW_TYPES
 from xledger_assets.assets.failures import plain_failures
+from xledger_assets.assets.references import code_references
 from xledger_assets.catalog import ApiDataset
+from xledger_assets.checks import TOKEN_OK, token_check_result, token_check_spec, token_problem
+from xledger_assets.errors import XledgerAssetsError
 from xledger_assets.resources import LakeStoreResource, XledgerApiResource
 from xledger_assets.sync.engine import StagedSync, SyncEngine
 
 API_GROUP = "xledger"
 API_POOL = "xledger_api"
 IO_MANAGER_KEY = "lake_io_manager"
+API_KINDS = {"xledger", "parquet", "azure"}
+OWNERS = ["team:data-platform"]
 
 
 class SyncConfig(dg.Config):
@@ -31,23 +43,41 @@ def column_schema(dataset: ApiDataset) -> dg.TableSchema:
     return dg.TableSchema(columns=cols)
 
 
+def freshness_policy(days: float) -> dg.FreshnessPolicy:
+    """Fails when the newest materialization is older than ``days`` (catalog)."""
+    return dg.FreshnessPolicy.time_window(fail_window=timedelta(days=days))
+
+
+def fields_path(dataset: ApiDataset) -> Path:
+    name = dataset.fields_file or f"{dataset.name}.fields"
+    return Path(str(resources.files("xledger_assets.queries").joinpath(name)))
+
+
 def build_api_asset(dataset: ApiDataset) -> dg.AssetsDefinition:
     deltas = dataset.deltas_field or "none (every run is a full load)"
 
     @dg.asset(
         name=dataset.name,
         group_name=API_GROUP,
-        kinds={"xledger", "parquet"},
+        kinds=API_KINDS,
         description=f"{dataset.description}\n\nXledger root field `{dataset.items_field}`, "
-        f"deltas `{deltas}`; files in `<lake>/{dataset.name}/`.",
+        f"deltas `{deltas}`; files in `<lake>/{dataset.name}/`. Fresh when materialized "
+        f"within {dataset.freshness_days:g} day(s).",
         io_manager_key=IO_MANAGER_KEY,
         pool=API_POOL,
-        owners=["team:data-platform"],
+        owners=OWNERS,
         tags={"xledger/source": "api"},
+        freshness_policy=freshness_policy(dataset.freshness_days),
+        check_specs=[token_check_spec(dataset)],
         metadata={
             "dagster/column_schema": column_schema(dataset),
+            "dagster/code_references": code_references(
+                build_api_asset, "ApiDataset", dataset.name, fields_path(dataset)
+            ),
             "xledger_root_field": dataset.items_field,
             "xledger_deltas_field": deltas,
+            "freshness_days": dataset.freshness_days,
+            "row_count_tolerance": dataset.row_count_tolerance,
         },
     )
     def _sync(
@@ -55,19 +85,43 @@ def build_api_asset(dataset: ApiDataset) -> dg.AssetsDefinition:
         config: SyncConfig,
         xledger: XledgerApiResource,
         lake_store: LakeStoreResource,
-    ) -> StagedSync:
-        with plain_failures():
-            client = xledger.client()
-            try:
-                engine = SyncEngine(
-                    client,
-                    lake_store.lake(),
-                    lake_store.state_store(),
-                    settings=xledger.sync_settings(),
-                    log=context.log,
-                )
-                return engine.stage(dataset, config.mode)
-            finally:
-                client.close()
+    ):
+        try:
+            staged = _stage(context, dataset, config.mode, xledger, lake_store)
+        except XledgerAssetsError as exc:
+            problem = token_problem(exc)
+            if problem is not None:
+                yield token_check_result(dataset.name, False, problem)
+            with plain_failures():  # one plain message, no library traceback
+                raise exc from None
+        requests = staged.requests
+        yield dg.Output(staged)
+        yield token_check_result(
+            dataset.name,
+            True,
+            f"{TOKEN_OK} ({requests} requests in this run)",
+            {"api_requests": requests},
+        )
 
     return _sync
+
+
+def _stage(
+    context: dg.AssetExecutionContext,
+    dataset: ApiDataset,
+    mode: str,
+    xledger: XledgerApiResource,
+    lake_store: LakeStoreResource,
+) -> StagedSync:
+    client = xledger.client()
+    try:
+        engine = SyncEngine(
+            client,
+            lake_store.lake(),
+            lake_store.state_store(),
+            settings=xledger.sync_settings(),
+            log=context.log,
+        )
+        return engine.stage(dataset, mode)
+    finally:
+        client.close()

@@ -7,13 +7,15 @@ from datetime import datetime
 import dagster as dg
 
 from xledger_assets.arrow_types import ARROW_TYPES
-from xledger_assets.assets.api import IO_MANAGER_KEY
+from xledger_assets.assets.api import IO_MANAGER_KEY, OWNERS, freshness_policy
 from xledger_assets.assets.failures import plain_failures
+from xledger_assets.assets.references import code_references
 from xledger_assets.catalog import FlexlinkDataset
 from xledger_assets.flexlinks import SUBSIDIARY_COLUMN, FlexlinkTable, read_flexlink
 from xledger_assets.resources import LakeStoreResource
 
 FLEXLINK_GROUP = "xledger_flexlinks"
+FLEXLINK_KINDS = {"xledger", "excel", "parquet", "azure"}
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,22 @@ def build_flexlink_asset(dataset: FlexlinkDataset) -> dg.AssetsDefinition:
     @dg.asset(
         name=dataset.name,
         group_name=FLEXLINK_GROUP,
-        kinds={"xledger", "excel", "parquet"},
-        description=f"{dataset.description}\n\n{how}; files in `<lake>/{dataset.name}/`.",
+        kinds=FLEXLINK_KINDS,
+        description=f"{dataset.description}\n\n{how}; files in `<lake>/{dataset.name}/`. "
+        f"Fresh when materialized within {dataset.freshness_days:g} day(s).",
         io_manager_key=IO_MANAGER_KEY,
-        owners=["team:data-platform"],
+        owners=OWNERS,
         tags={"xledger/source": "flexlink"},
-        metadata={"dagster/column_schema": _column_schema(dataset), "env_var": variable},
+        freshness_policy=freshness_policy(dataset.freshness_days),
+        metadata={
+            "dagster/column_schema": _column_schema(dataset),
+            "dagster/code_references": code_references(
+                build_flexlink_asset, "FlexlinkDataset", dataset.name
+            ),
+            "env_var": variable,
+            "key_column": dataset.key_label,
+            "freshness_days": dataset.freshness_days,
+        },
     )
     def _read(lake_store: LakeStoreResource) -> FlexlinkSnapshot:
         with plain_failures():

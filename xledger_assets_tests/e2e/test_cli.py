@@ -23,7 +23,7 @@ def _run(product: Product, cwd: Path, *args: str) -> subprocess.CompletedProcess
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=480,
     )
 
 
@@ -54,12 +54,14 @@ def test_materialize_from_the_repo_root_then_force_full(product: Product):
         assert product.env["XLEDGER_API_TOKEN"] not in out.stdout + out.stderr
 
 
-def test_materialize_everything_from_another_directory(product: Product, tmp_path: Path):
-    result = _run(product, tmp_path, "--select", "*")
+def test_materialize_from_another_directory(product: Product, tmp_path: Path):
+    # `--select '*'` is what `make demo` runs; here one API and one flexlink asset keep it quick.
+    result = _run(product, tmp_path, "--select", "ar_transactions,part_time_employees")
     assert result.returncode == 0, result.stderr[-3000:]
-    for d in [*DEFAULT_CATALOG.api, *DEFAULT_CATALOG.flexlinks]:
-        [name] = product.files(d.name)
-        assert name.startswith("full_sync-"), d.name
+    for name in ("ar_transactions", "part_time_employees"):
+        [file] = product.files(name)
+        assert file.startswith("full_sync-"), name
+    assert product.files("timesheets") == []
 
 
 def test_unknown_mode_is_refused_by_dagster(product: Product):

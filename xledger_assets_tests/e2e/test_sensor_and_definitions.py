@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import dagster as dg
 import pytest
 
+from xledger_assets.alerts import ALERT_SENSOR_NAME
 from xledger_assets.catalog import DEFAULT_CATALOG
+from xledger_assets.checks import API_CHECKS, FLEXLINK_CHECKS, TOKEN_CHECK
 from xledger_assets.definitions import build_definitions
 from xledger_assets.errors import ConfigurationError
+from xledger_assets.jobs import FULL_RESYNC_JOB, IMPORT_LEGACY_JOB, STATE_RESET_JOB, STATE_SHOW_JOB
 from xledger_assets.resources import LakeStoreResource, XledgerApiResource
 from xledger_assets.sensors import SENSOR_NAME
 from xledger_assets.settings import Settings
@@ -17,6 +21,22 @@ from xledger_assets_tests.conftest import Product
 
 API = [d.name for d in DEFAULT_CATALOG.api]
 FLEX = [d.name for d in DEFAULT_CATALOG.flexlinks]
+DAILY = {"timesheets", "transactions", "ar_transactions", "ap_transactions"}
+
+
+def _skipped(result) -> str | None:
+    """The skip message of a tick that started no run, else None."""
+    if isinstance(result, dg.SkipReason):
+        return result.skip_message
+    if isinstance(result, dg.SensorResult) and not result.run_requests:
+        assert result.skip_reason is not None
+        return result.skip_reason.skip_message
+    return None
+
+
+def _token_checks(result) -> dict[str, bool]:
+    events = result.asset_events if isinstance(result, dg.SensorResult) else []
+    return {e.asset_key.path[0]: e.passed for e in events if e.check_name == TOKEN_CHECK}
 
 
 def _tick(product: Product, cursor: str | None):
@@ -37,8 +57,9 @@ def test_sensor_requests_runs_only_for_changed_datasets(product: Product):
         product.materialize(name)
     sb.reset_meter()
     result, cursor = _tick(product, None)
-    assert isinstance(result, dg.SkipReason)  # nothing changed yet
+    assert _skipped(result) == "no dataset has new deltas"
     assert sb.meter()["requests"] == 1
+    assert _token_checks(result) == dict.fromkeys(API, True)  # from the same request
 
     sb.add("projects", 2)
     sb.delete("employees", 1)
@@ -47,6 +68,7 @@ def test_sensor_requests_runs_only_for_changed_datasets(product: Product):
     result, cursor = _tick(product, cursor)
     assert sb.meter()["requests"] == 1  # all datasets in one GraphQL request
     assert isinstance(result, dg.SensorResult)
+    assert _token_checks(result) == dict.fromkeys(API, True)
     requested = {r.asset_selection[0].path[0]: r for r in result.run_requests}
     assert sorted(requested) == ["employees", "projects"]
     newest = {e["dbId"]: e for e in sb.delta_log("projects")}
@@ -56,7 +78,7 @@ def test_sensor_requests_runs_only_for_changed_datasets(product: Product):
     cursor = result.cursor
 
     again, _ = _tick(product, cursor)  # same deltas again: no new run requests
-    assert isinstance(again, dg.SkipReason)
+    assert _skipped(again)
 
     product.materialize("projects")  # the run catches up: the stored cursor equals the newest
     after, _ = _tick(product, json.dumps({}))
@@ -65,11 +87,19 @@ def test_sensor_requests_runs_only_for_changed_datasets(product: Product):
 
 
 def test_sensor_skips_with_a_plain_message_on_a_bad_token(product: Product, monkeypatch):
+    product.materialize("timesheets")
+    product.sandbox.sandbox.add("timesheets", 1)  # a change that would otherwise start a run
     monkeypatch.setenv("XLEDGER_API_TOKEN", "wrong-token-xyz")
+    product.sandbox.sandbox.reset_meter()
     result, _ = _tick(product, None)
-    assert isinstance(result, dg.SkipReason)
-    assert "token may have expired" in result.skip_message
-    assert "wrong-token-xyz" not in result.skip_message
+    message = _skipped(result)  # no run that would fail
+    assert message and "may have expired" in message
+    assert message.startswith("Xledger rejected the API token: it may have expired")
+    assert "wrong-token-xyz" not in message
+    assert _token_checks(result) == dict.fromkeys(API, False)  # visible in the UI
+    [event] = [e for e in result.asset_events if e.asset_key.path[0] == "timesheets"]
+    assert event.description == message
+    assert product.sandbox.sandbox.meter()["requests"] == 1  # the probe only
 
 
 def test_the_code_location_loads_and_follows_conventions(monkeypatch):
@@ -84,10 +114,17 @@ def test_the_code_location_loads_and_follows_conventions(monkeypatch):
         assert len(key.path) == 1
         assert node.description and len(node.description) > 40, name
         assert node.group_name == ("xledger" if name in API else "xledger_flexlinks")
-        assert "xledger" in node.kinds and "parquet" in node.kinds
+        assert {"xledger", "parquet", "azure"} <= node.kinds
         assert node.owners == ["team:data-platform"]
         assert node.metadata["dagster/column_schema"].columns, name
+        assert node.metadata["dagster/code_references"].code_references, name
         assert node.pools == ({"xledger_api"} if name in API else set())
+        days = 1 if name in DAILY else (7 if name in API else 2)
+        assert node.freshness_policy == dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(days=days)
+        ), name
+        checks = {k.name for k in graph.asset_check_keys if k.asset_key == key}
+        assert checks == ({*API_CHECKS, TOKEN_CHECK} if name in API else set(FLEXLINK_CHECKS))
     schedules = {s.name: s for s in defs.schedules}
     assert sorted(schedules) == sorted(
         [f"{n}_weekly_full" for n in API] + [f"{n}_daily" for n in FLEX]
@@ -95,16 +132,21 @@ def test_the_code_location_loads_and_follows_conventions(monkeypatch):
     crons = [schedules[f"{n}_weekly_full"].cron_schedule for n in API]
     assert len(set(crons)) == len(crons)  # staggered
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in schedules.values())
-    [sensor] = defs.sensors
-    assert sensor.name == SENSOR_NAME and sensor.minimum_interval_seconds == 3600
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    sensors = {s.name: s for s in defs.sensors}
+    assert sorted(sensors) == sorted([SENSOR_NAME, ALERT_SENSOR_NAME])
+    sensor = sensors[SENSOR_NAME]
+    assert sensor.minimum_interval_seconds == 3600
+    assert {s.default_status for s in defs.sensors} == {dg.DefaultSensorStatus.RUNNING}
+    jobs = {j.name for j in defs.resolve_all_job_defs()}
+    operator = {FULL_RESYNC_JOB, STATE_SHOW_JOB, STATE_RESET_JOB, IMPORT_LEGACY_JOB}
+    assert operator | {f"{n}_full_resync" for n in API} <= jobs
 
 
 def test_local_environment_starts_automation_stopped(monkeypatch):
     monkeypatch.setenv("XLEDGER_ENV", "local")
     defs = build_definitions()
     assert {s.default_status for s in defs.schedules} == {dg.DefaultScheduleStatus.STOPPED}
-    assert defs.sensors[0].default_status == dg.DefaultSensorStatus.STOPPED
+    assert {s.default_status for s in defs.sensors} == {dg.DefaultSensorStatus.STOPPED}
 
 
 @pytest.mark.parametrize(
