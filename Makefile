@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 PYTEST_ARGS ?= -n auto -q
 
-.PHONY: venv test lint demo ui clean screenshots
+.PHONY: venv test lint demo ui clean screenshots bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,3 +45,13 @@ clean:
 # README screenshots (docs/screenshots/), taken by the browser test.
 screenshots: venv node_modules/.bin/azurite-blob
 	XLEDGER_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(VENV)/bin/pytest xledger_assets_tests/ui/test_browser.py -q
+
+BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	rm -f $(VENV)/.bench-* && touch $(BENCH_STAMP)
+
+# Benchmarks (issue 7): ~11-14 min on 2 cores; writes bench/RESULTS.md and bench/results.png.
+bench: $(BENCH_STAMP)
+	$(PY) bench/run.py

@@ -70,6 +70,7 @@ from xledger_assets.errors import ConfigurationError, LakeError, LakeFileExistsE
 from xledger_assets.lake.base import Lake
 from xledger_assets.lake.naming import LakeFile
 from xledger_assets.redact import redact, register_secret
+from xledger_assets.sync.checkpoints import checkpoint
 
 #: Size of one uploaded block (memory per upload is about one block).
 BLOCK_SIZE = 8 * 1024 * 1024
@@ -333,6 +334,7 @@ class AzureLake(Lake):
         for index, chunk in enumerate(_chunks(fh, BLOCK_SIZE)):
             block_id = base64.b64encode(f"{upload_id}-{index:08d}".encode()).decode()
             blob.stage_block(block_id, chunk, length=len(chunk), validate_content=True)
+            checkpoint("lake.block_staged")
             digest.update(chunk)
             blocks.append(BlobBlock(block_id=block_id))
         return blocks, digest.digest()

@@ -4,6 +4,8 @@ atomically under their final name, never over an existing file."""
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tempfile
 import time
 import uuid
@@ -17,6 +19,21 @@ import pyarrow.parquet as pq
 
 from xledger_assets.errors import SyncError
 from xledger_assets.lake.naming import FileKind, LakeFile
+
+STAGING_SUFFIX = ".parquet.tmp"
+#: A staging file this old is stale whoever wrote it (no sync stages a file for two days).
+STALE_STAGING_AGE = timedelta(days=2)
+_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, belongs to someone else
+        return True
+    return True
 
 
 class Lake(ABC):
@@ -47,7 +64,40 @@ class Lake(ABC):
         return path
 
     def new_staging_path(self, dataset: str) -> Path:
-        return self.staging_dir() / f"{dataset}-{os.getpid()}-{uuid.uuid4().hex}.parquet.tmp"
+        # Host and pid in the name say whose file it is, so a later sync can tell a file of a
+        # sync that died from one still being written (see clean_staging).
+        return self.staging_dir() / (
+            f"{dataset}-{_HOST}-{os.getpid()}-{uuid.uuid4().hex}{STAGING_SUFFIX}"
+        )
+
+    def clean_staging(self, dataset: str, max_age: timedelta = STALE_STAGING_AGE) -> list[Path]:
+        """Remove the staging files of ``dataset`` that syncs which died left behind (a killed
+        process never runs its clean-up); returns the files removed.
+
+        A file is stale when the process that wrote it (same host) no longer exists, or when it
+        is older than ``max_age`` (another host's, or a reused pid): files of running syncs are
+        kept, whoever runs them. Never fails a sync: files that cannot be removed are left.
+        """
+        folder = self.staging_dir()
+        pattern = re.compile(
+            rf"{re.escape(dataset)}-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{{32}}"
+            rf"{re.escape(STAGING_SUFFIX)}"
+        )
+        removed: list[Path] = []
+        now = time.time()
+        for path in folder.glob(f"{dataset}-*{STAGING_SUFFIX}"):
+            m = pattern.fullmatch(path.name)
+            if m is None:
+                continue
+            try:
+                old = now - path.stat().st_mtime > max_age.total_seconds()
+                dead = m.group("host") == _HOST and not _process_exists(int(m.group("pid")))
+                if old or dead:
+                    path.unlink()
+                    removed.append(path)
+            except OSError:
+                continue
+        return removed
 
     def discard(self, staged: Path) -> None:
         staged.unlink(missing_ok=True)
@@ -80,6 +130,7 @@ class Lake(ABC):
     ) -> tuple[LakeFile, int]:
         """Write a whole table as one file and publish it; returns the file and its size."""
         file = LakeFile.new(dataset, kind, started_at)
+        self.clean_staging(dataset)
         staged = self.new_staging_path(dataset)
         try:
             pq.write_table(table, str(staged))

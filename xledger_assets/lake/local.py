@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from xledger_assets.errors import LakeError
 from xledger_assets.lake.base import Lake
 from xledger_assets.lake.naming import LakeFile
+from xledger_assets.sync.checkpoints import checkpoint
 
 STAGING_FOLDER = ".staging"
 
@@ -48,6 +49,7 @@ class LocalLake(Lake):
             os.link(staged, target)
         except FileExistsError:
             raise LakeError(f"{target} already exists; lake files are never overwritten") from None
+        checkpoint("lake.linked")
         dir_fd = os.open(target.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

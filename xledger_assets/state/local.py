@@ -7,6 +7,7 @@ Writes replace the whole file atomically (temp file, fsync, rename) under an exc
 from __future__ import annotations
 
 import fcntl
+import glob
 import json
 import os
 import tempfile
@@ -17,6 +18,7 @@ from typing import Any
 
 from xledger_assets.errors import StateConflictError, StateError, SyncError
 from xledger_assets.state.base import StateStore, SyncState
+from xledger_assets.sync.checkpoints import checkpoint
 
 FORMAT_VERSION = 1
 
@@ -51,25 +53,33 @@ class LocalStateStore(StateStore):
         except FileNotFoundError:
             return {"format": FORMAT_VERSION, "datasets": {}}
         except OSError as exc:
-            raise StateError(f"cannot read the state file {self.path}: {exc.strerror}") from None
+            raise StateError(
+                f"cannot read the state file {self.path} (XLEDGER_STATE_URL): {exc.strerror}"
+            ) from None
         try:
             doc = json.loads(text)
             if not isinstance(doc, dict) or not isinstance(doc.get("datasets"), dict):
                 raise ValueError("no datasets object")
         except ValueError as exc:
             raise StateError(
-                f"the state file {self.path} is not a valid state document ({exc}); fix it or "
-                "move it away (the next runs then do full loads)"
+                f"the state file {self.path} (XLEDGER_STATE_URL) is not a valid state document "
+                f"({exc}); fix it or move it away (the next runs then do full loads)"
             ) from None
         return doc
 
     def _write(self, doc: dict[str, Any]) -> None:
+        """Replace the document atomically. Called under the file lock: no other writer is
+        between its temp file and the rename, so any temp file still there was left by a
+        process that died in between, and is removed."""
+        for stale in self.path.parent.glob(f"{glob.escape(self.path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(doc, fh, indent=2, sort_keys=True)
                 fh.flush()
                 os.fsync(fh.fileno())
+            checkpoint("state.temp_written")
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

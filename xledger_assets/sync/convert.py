@@ -1,7 +1,23 @@
 """Xledger JSON nodes to typed Arrow batches, with the contract's columns and types.
 
-Columns are built straight from the parsed JSON (no pandas): one Python list per column,
-then one Arrow array. A value that does not fit fails the whole sync, naming where it was.
+Two paths give the same batch:
+
+- **fast** (the hot path): the page's nodes go into Arrow in one call,
+  ``pa.array(nodes, type=<struct of the catalog's fields>)``, with each leaf typed as it comes
+  over the wire (text, a JSON number, a JSON bool); the struct is flattened into columns, which
+  are then validated and cast by Arrow compute (regular expressions, casts, range checks), with
+  no Python loop per row.
+- **careful**: one Python value at a time (the original path). A column the fast path cannot
+  convert *exactly* (a decimal sent as a JSON float, a date with a time part, an id that does
+  not look like a plain integer, a zone suffix in an odd form, a value that does not fit) is
+  converted this way, so the rules of the contract keep holding and an unfit value fails the
+  sync naming dataset, column, dbId and value, exactly as before.
+
+The fast path only accepts a column when Arrow's result is provably the careful path's result:
+a cheap shape check (a length, or a pattern where Arrow's parsing is not enough), then Arrow's
+own strict parsing (it rejects 2024-02-30, 24:00:00, ...), then range checks (years before 1,
+int64, the decimal's 20 integer digits). ``xledger_assets_tests/unit/test_convert_fast.py``
+checks fast == careful on random pages.
 """
 
 from __future__ import annotations
@@ -13,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from xledger_assets.arrow_types import DECIMAL_TYPE, arrow_type
 from xledger_assets.catalog import Field
@@ -26,6 +43,9 @@ _DECIMAL_INT_DIGITS = DECIMAL_TYPE.precision - DECIMAL_TYPE.scale
 
 class _Unfit(Exception):
     pass
+
+
+# ------------------------------------------------------------------------ careful, per value
 
 
 def _integral(v: Any) -> bool:
@@ -129,6 +149,171 @@ def _get_path(node: Any, parts: Sequence[str]) -> Any:
     return node
 
 
+# ------------------------------------------------------------------------- fast, per column
+
+# How a leaf arrives over the wire, and its Arrow type inside the page's struct. A JSON integer
+# goes into decimal128(38, 0): Arrow takes only Python ints there (a bool or a float fails the
+# page's conversion instead of turning into 1 or being truncated), and casting it to int64 or to
+# the lake's decimal checks the range. Floats always take the careful path (a decimal must keep
+# its written digits; repr() gives them back).
+_STR, _INT, _BOOL, _PY = "str", "int", "bool", "py"
+_WIRE_ARROW = {_STR: pa.string(), _INT: pa.decimal128(38, 0), _BOOL: pa.bool_()}
+_WIRE_KINDS: dict[str, tuple[str, ...]] = {  # the wire kinds the fast path converts, per type
+    "id": (_STR, _INT),
+    "int": (_STR, _INT),
+    "text": (_STR,),
+    "bool": (_BOOL,),
+    "date": (_STR,),
+    "datetime": (_STR,),
+    "decimal": (_STR, _INT),
+}
+_FIRST_GUESS = {"id": _INT, "int": _INT, "bool": _BOOL}  # the rest: _STR
+_KIND_OF_TYPE = {str: _STR, int: _INT, bool: _BOOL}  # anything else (float, list): _PY
+
+# The careful path's result is what Arrow gives for these shapes. Arrow's own parsing is strict
+# (it rejects 2024-02-30, 24:00:00, 12:60:00, :60 seconds, a zone on a naive timestamp, "1_0"),
+# so a cheap shape check is enough: a length for the common forms, a pattern for the rest.
+_RE_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?$"
+_RE_DECIMAL = rf"^[+-]?[0-9]{{1,{_DECIMAL_INT_DIGITS}}}(\.[0-9]{{1,{DECIMAL_TYPE.scale}}})?$"
+_ZONE = r"(Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+_RE_DATETIME_ZONED = _RE_DATETIME[:-1] + _ZONE
+_MIN_DATE = date(1, 1, 1)  # Arrow takes year 0; Python's dates start at year 1
+_MIN_DATETIME = datetime(1, 1, 1)
+_ARROW_ERRORS = (pa.ArrowException, OverflowError, TypeError, ValueError)
+
+
+def _all_match(values: pa.Array, pattern: str) -> bool:
+    if values.null_count == len(values):
+        return True
+    return pc.all(pc.match_substring_regex(values, pattern)).as_py() is True
+
+
+def _all_length(values: pa.Array, length: int) -> bool:
+    """Every non-null string has ``length`` bytes (True when all are null)."""
+    if values.null_count == len(values):
+        return True
+    lo_hi = pc.min_max(pc.binary_length(values)).as_py()
+    return lo_hi["min"] == length == lo_hi["max"]
+
+
+def _not_before(values: pa.Array, lowest: date | datetime) -> bool:
+    if values.null_count == len(values):
+        return True
+    return bool(pc.min(values).as_py() >= lowest)
+
+
+def _datetimes(values: pa.Array) -> pa.Array | None:
+    # 19 bytes that Arrow parses as a naive timestamp: yyyy-MM-ddTHH:mm:ss (or a space for T).
+    if not _all_length(values, 19) and not _all_match(values, _RE_DATETIME):
+        if not _all_match(values, _RE_DATETIME_ZONED):
+            return None
+        # The zone suffix is dropped, not applied: Xledger's wall clock is kept.
+        values = pc.replace_substring_regex(values, _ZONE, "")
+        if not _all_match(values, _RE_DATETIME):
+            return None
+    out = pc.cast(values, pa.timestamp("us"))
+    return out if _not_before(out, _MIN_DATETIME) else None
+
+
+def _fast_column(field_type: str, kind: str, values: pa.Array) -> pa.Array | None:
+    """The column cast by Arrow, or None when only the careful path can be exact."""
+    try:
+        if field_type in ("id", "int"):
+            if kind == _STR and pc.any(pc.match_substring(values, "x", ignore_case=True)).as_py():
+                return None  # Arrow reads "0x1F" as hex; the careful path refuses it
+            return pc.cast(values, pa.int64())  # fails beyond int64 and on anything not integer
+        if field_type in ("text", "bool"):
+            return values
+        if field_type == "date":
+            if not _all_length(values, 10):  # yyyy-MM-dd: the only 10-byte date Arrow reads
+                return None
+            out = pc.cast(values, pa.date32())
+            return out if _not_before(out, _MIN_DATE) else None
+        if field_type == "datetime":
+            return _datetimes(values)
+        if field_type == "decimal":
+            if kind == _STR and not _all_match(values, _RE_DECIMAL):
+                # Only plain digits that fit: Arrow's text-to-decimal cast can overflow
+                # silently on larger values ("1e30" comes out as another number).
+                return None
+            return pc.cast(values, DECIMAL_TYPE)  # exact; fails past 20 integer digits
+    except _ARROW_ERRORS:
+        return None
+    return None
+
+
+class _Tree:
+    """The field paths as a tree: ``{"owner": {"dbId": Field, ...}, "dbId": Field}``."""
+
+    def __init__(self, fields: Sequence[Field]) -> None:
+        self.root: dict[str, Any] = {}
+        self.consistent = True  # False when a path is both a leaf and a parent
+        for f in fields:
+            node = self.root
+            for part in f.parts[:-1]:
+                child = node.setdefault(part, {})
+                if not isinstance(child, dict):
+                    self.consistent = False
+                    return
+                node = child
+            if f.parts[-1] in node:
+                self.consistent = False
+                return
+            node[f.parts[-1]] = f
+
+    def struct_type(self, kinds: dict[str, str]) -> pa.StructType | None:
+        """The struct of the leaves the fast path converts (None: none of them)."""
+
+        def build(tree: dict[str, Any]) -> list[pa.Field]:
+            out = []
+            for name, sub in tree.items():
+                if isinstance(sub, dict):
+                    children = build(sub)
+                    if children:
+                        out.append(pa.field(name, pa.struct(children)))
+                elif kinds[sub.path] != _PY:
+                    out.append(pa.field(name, _WIRE_ARROW[kinds[sub.path]]))
+            return out
+
+        fields = build(self.root)
+        return pa.struct(fields) if fields else None
+
+    def leaves(self, array: pa.StructArray, out: dict[str, pa.Array], prefix: str = "") -> None:
+        """Flatten a struct array (parent nulls carried into the children) into ``out``."""
+        for child_field, child in zip(array.type, array.flatten(), strict=True):
+            path = prefix + child_field.name
+            if pa.types.is_struct(child_field.type):
+                self.leaves(child, out, path + ".")
+            else:
+                out[path] = child
+
+    def scan(self, nodes: Sequence[Any]) -> tuple[dict[str, set[str]], set[str]] | None:
+        """Wire kinds seen per leaf, and paths whose value is not an object where one is
+        expected. None: a node is not an object at all."""
+        kinds: dict[str, set[str]] = {}
+        broken: set[str] = set()
+
+        def walk(node: dict[str, Any], tree: dict[str, Any], prefix: str) -> None:
+            for name, sub in tree.items():
+                value = node.get(name)
+                if value is None:
+                    continue
+                path = prefix + name
+                if isinstance(sub, dict):
+                    if type(value) is dict:
+                        walk(value, sub, path + ".")
+                    else:
+                        broken.add(path)
+                else:
+                    kinds.setdefault(path, set()).add(_KIND_OF_TYPE.get(type(value), _PY))
+
+        for node in nodes:
+            if type(node) is not dict:
+                return None
+            walk(node, self.root, "")
+        return kinds, broken
+
+
 class RecordConverter:
     """Turns pages of nodes into record batches of one dataset's fixed schema."""
 
@@ -139,28 +324,38 @@ class RecordConverter:
             [pa.field(f.path, arrow_type(f.type), nullable=f.path != "dbId") for f in fields]
             + [pa.field(MUTATION_COLUMN, pa.string(), nullable=False)]
         )
+        self._tree = _Tree(self.fields)
+        # What each leaf is expected to look like on the wire; learnt from the pages.
+        self._kinds: dict[str, str] = {f.path: _FIRST_GUESS.get(f.type, _STR) for f in fields}
+        self._struct = self._tree.struct_type(self._kinds) if self._tree.consistent else None
 
     def batch(
         self, nodes: Sequence[dict[str, Any]], mutation_types: Sequence[str]
     ) -> pa.RecordBatch:
-        ids = [n.get("dbId") if isinstance(n, dict) else None for n in nodes]
+        leaves = self._fast_leaves(nodes)
+        ids: list[Any] | None = None
         columns: list[pa.Array] = []
         for f in self.fields:
-            convert = _CONVERTERS[f.type]
-            values: list[Any] = []
-            parts = f.parts
-            for i, node in enumerate(nodes):
-                raw = _get_path(node, parts)
-                if raw is None:
-                    if f.path == "dbId":
-                        self._fail(f, ids[i], raw, "is missing")
-                    values.append(None)
-                    continue
-                try:
-                    values.append(convert(raw))
-                except (_Unfit, ValueError, InvalidOperation, TypeError):
-                    self._fail(f, ids[i], raw, f"does not fit the type {f.type}")
-            columns.append(pa.array(values, type=arrow_type(f.type)))
+            column = None
+            leaf = leaves.get(f.path) if leaves is not None else None
+            if leaf is not None:
+                column = _fast_column(f.type, self._kinds[f.path], leaf)
+                if column is not None and f.path == "dbId" and column.null_count:
+                    column = None  # the careful path names the record without a dbId
+            if column is None:
+                if ids is None:
+                    ids = [n.get("dbId") if isinstance(n, dict) else None for n in nodes]
+                column = self._careful_column(f, nodes, ids)
+            columns.append(column)
+        columns.append(pa.array(mutation_types, type=pa.string()))
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+    def careful_batch(
+        self, nodes: Sequence[dict[str, Any]], mutation_types: Sequence[str]
+    ) -> pa.RecordBatch:
+        """The same batch, every value through the careful per-value path (for tests)."""
+        ids = [n.get("dbId") if isinstance(n, dict) else None for n in nodes]
+        columns = [self._careful_column(f, nodes, ids) for f in self.fields]
         columns.append(pa.array(list(mutation_types), type=pa.string()))
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
@@ -171,6 +366,77 @@ class RecordConverter:
         columns += [pa.nulls(n, type=arrow_type(f.type)) for f in self.fields[1:]]
         columns.append(pa.array(["DELETED"] * n, type=pa.string()))
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+    # -- fast
+
+    def _fast_leaves(self, nodes: Sequence[Any]) -> dict[str, pa.Array] | None:
+        """The page's leaf columns as wire-typed Arrow arrays (leaves marked "py" absent)."""
+        if not self._tree.consistent or not nodes:
+            return None
+        struct = self._to_struct(nodes)
+        if struct is None:  # a leaf came in another shape: learn the shapes of this page
+            if not self._learn(nodes):
+                return None
+            struct = self._to_struct(nodes)
+            if struct is None:
+                return None
+        out: dict[str, pa.Array] = {}
+        if struct is not False:
+            self._tree.leaves(struct, out)
+        return out
+
+    def _to_struct(self, nodes: Sequence[Any]) -> pa.StructArray | bool | None:
+        if self._struct is None:
+            return False  # every leaf goes the careful way
+        try:
+            array = pa.array(nodes, type=self._struct)
+        except _ARROW_ERRORS:
+            return None
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        return array  # type: ignore[no-any-return]
+
+    def _learn(self, nodes: Sequence[Any]) -> bool:
+        scanned = self._tree.scan(nodes)
+        if scanned is None:
+            return False
+        seen, broken = scanned
+        kinds = dict(self._kinds)
+        for f in self.fields:
+            under_broken = any(f.path.startswith(b + ".") for b in broken)
+            found = seen.get(f.path, set())
+            if under_broken:
+                kinds[f.path] = _PY
+            elif len(found) == 1 and next(iter(found)) in _WIRE_KINDS[f.type]:
+                kinds[f.path] = next(iter(found))
+            elif found:
+                kinds[f.path] = _PY
+            elif kinds[f.path] == _PY:  # nothing seen: back to the first guess
+                kinds[f.path] = _FIRST_GUESS.get(f.type, _STR)
+        if kinds == self._kinds:
+            return False
+        self._kinds = kinds
+        self._struct = self._tree.struct_type(kinds)
+        return True
+
+    # -- careful
+
+    def _careful_column(self, f: Field, nodes: Sequence[Any], ids: Sequence[Any]) -> pa.Array:
+        convert = _CONVERTERS[f.type]
+        values: list[Any] = []
+        parts = f.parts
+        for i, node in enumerate(nodes):
+            raw = _get_path(node, parts)
+            if raw is None:
+                if f.path == "dbId":
+                    self._fail(f, ids[i], raw, "is missing")
+                values.append(None)
+                continue
+            try:
+                values.append(convert(raw))
+            except (_Unfit, ValueError, InvalidOperation, TypeError):
+                self._fail(f, ids[i], raw, f"does not fit the type {f.type}")
+        return pa.array(values, type=arrow_type(f.type))
 
     def _fail(self, f: Field, db_id: Any, value: Any, why: str) -> None:
         shown = repr(value)

@@ -28,11 +28,12 @@ from xledger_assets.errors import (
 from xledger_assets.lake.base import Lake
 from xledger_assets.lake.naming import FULL_SYNC, SYNC_CHANGES, LakeFile
 from xledger_assets.state.base import StateStore, SyncState
+from xledger_assets.sync.checkpoints import checkpoint
 from xledger_assets.sync.convert import RecordConverter, db_id_of
 from xledger_assets.sync.filters import render_filter
 from xledger_assets.xledger import queries
 from xledger_assets.xledger.client import XledgerClient
-from xledger_assets.xledger.paging import MAX_PAGE_SIZE, iter_pages
+from xledger_assets.xledger.paging import MAX_PAGE_SIZE, iter_pages, prefetch_pages
 
 SyncMode = Literal["auto", "full", "changes"]
 MODES: tuple[str, ...] = ("auto", "full", "changes")
@@ -127,6 +128,9 @@ class SyncEngine:
         stack = ExitStack()
         stack.enter_context(self.state.lock(dataset.name))
         try:
+            checkpoint("sync.locked")
+            for stale in self.lake.clean_staging(dataset.name):
+                self.log.info("%s: removed %s, left by a sync that died", dataset.name, stale.name)
             staged = self._stage_locked(dataset, mode)
         except BaseException:
             stack.close()
@@ -223,21 +227,26 @@ class SyncEngine:
             with pq.ParquetWriter(
                 str(path), converter.schema, compression=self.settings.compression
             ) as writer:
-                for page in iter_pages(
+                # The next page is fetched while this one is converted and written.
+                pages = iter_pages(
                     self.client,
                     query,
                     root=dataset.items_field,
                     page_size=self.settings.page_size,
                     operation=dataset.items_field,
-                ):
+                )
+                for page in prefetch_pages(pages, depth=1):
+                    checkpoint("sync.page_read")
                     if not page.nodes:
                         continue
                     batch = converter.batch(page.nodes, ["ADDED"] * len(page.nodes))
                     writer.write_batch(batch)
                     rows += batch.num_rows
+                    checkpoint("sync.batch_written")
         except BaseException:
             self.lake.discard(path)
             raise
+        checkpoint("sync.staged")
         return StagedSync(
             dataset=dataset.name,
             mode="full",
@@ -262,8 +271,8 @@ class SyncEngine:
         """Latest mutation per dbId after ``after``, and the newest delta cursor read."""
         latest: dict[int, str] = {}
         newest_seen = after
-        target: str | None = None
-        reached = after is None
+        target: str | None = None  # the newest delta when paging began: paging must reach it
+        reached = False
         try:
             for page in iter_pages(
                 self.client,
@@ -272,7 +281,10 @@ class SyncEngine:
                 after=after,
                 page_size=self.settings.page_size,
                 operation=str(dataset.deltas_field),
+                # an empty page is the end if the newest delta is the one we resume after
+                believe_empty_end=lambda data, at: last_cursor(data.get("newest")) == at,
             ):
+                checkpoint("sync.page_read")
                 if target is None:
                     target = last_cursor(page.data.get("newest"))
                 for node in page.nodes:
@@ -289,7 +301,8 @@ class SyncEngine:
                     cursors = {str(e.get("cursor")) for e in (page.data["page"].get("edges") or [])}
                     reached = reached or (target is not None and target in cursors)
         except XledgerApiError as exc:
-            if after is not None and _looks_expired(str(exc)):
+            # Any request that carried a cursor can be refused, the first or a later page's.
+            if newest_seen is not None and _looks_expired(str(exc)):
                 raise DeltaCursorExpiredError(
                     f"Xledger no longer accepts the stored delta cursor of {dataset.name} "
                     f"({exc}); deltas are kept for about 3 days. Run with mode full (auto does "
@@ -322,6 +335,7 @@ class SyncEngine:
                 variables={"ids": values},
                 operation=f"{dataset.items_field}(dbId_in)",
             ):
+                checkpoint("sync.page_read")
                 yield from page.nodes
 
     def _changes(
@@ -361,9 +375,11 @@ class SyncEngine:
                         part = live_ids[s : s + step]
                         batch = converter.batch([found[i] for i in part], [latest[i] for i in part])
                         writer.write_batch(batch)
+                        checkpoint("sync.batch_written")
                     gone = [i for i, k in latest.items() if k == "DELETED" or i not in found]
                     if gone:
                         writer.write_batch(converter.tombstones(gone))
+                        checkpoint("sync.batch_written")
                     rows = len(live_ids) + len(gone)
                     for i in live_ids:
                         counts[latest[i]] += 1
@@ -371,6 +387,7 @@ class SyncEngine:
             except BaseException:
                 self.lake.discard(path)
                 raise
+            checkpoint("sync.staged")
         return StagedSync(
             dataset=dataset.name,
             mode="changes",
@@ -397,7 +414,9 @@ def commit_staged(staged: StagedSync, lake: Lake, state: StateStore) -> SyncResu
         file_bytes = 0
         if staged.file is not None and staged.staged_path is not None:
             file_bytes = staged.staged_path.stat().st_size
+            checkpoint("lake.publish_before")
             lake.publish(staged.staged_path, staged.file)
+            checkpoint("lake.published")
             file_uri = lake.uri(staged.file)
         new_state = SyncState(
             dataset=staged.dataset,
@@ -409,6 +428,7 @@ def commit_staged(staged: StagedSync, lake: Lake, state: StateStore) -> SyncResu
             else (staged.previous.last_file if staged.previous else None),
         )
         stored = state.commit(new_state, staged.previous)
+        checkpoint("state.committed")
         return SyncResult(
             dataset=staged.dataset,
             mode=staged.mode,

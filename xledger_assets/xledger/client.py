@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from xledger_assets.errors import (
+    ConfigurationError,
     XledgerApiError,
     XledgerAuthError,
     XledgerRateLimitError,
@@ -34,6 +35,10 @@ CONCURRENCY = "BAD_REQUEST.CONCURRENCY_LIMIT_REACHED"
 CREDITS = "BAD_REQUEST.INSUFFICIENT_CREDITS"
 QUERY_TIMED_OUT = "Your query timed out."
 
+#: Pages are not made smaller than this when Xledger times out; at this size a timed-out
+#: request is retried like any transient failure.
+MIN_PAGE_SIZE = 100
+
 _TOKEN_HELP = (
     "the token may have expired or been revoked (demo tokens vanish at each demo refresh): "
     "ask an Xledger domain administrator for a new API token and update XLEDGER_API_TOKEN"
@@ -41,7 +46,9 @@ _TOKEN_HELP = (
 
 
 class QueryTimedOutError(XledgerTransientError):
-    """Xledger gave up on a heavy page; a smaller ``first`` usually helps."""
+    """Xledger gave up on a heavy page; a smaller ``first`` usually helps. Raised (not retried)
+    only for requests whose ``first`` is above :data:`MIN_PAGE_SIZE`, so the caller can shrink
+    the page."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,7 @@ class XledgerClient:
         if not token:
             raise XledgerAuthError("XLEDGER_API_TOKEN is empty")
         register_secret(token)
+        _check_url(url)
         self.url = url
         self.policy = policy or RetryPolicy()
         self._token = token
@@ -126,20 +134,24 @@ class XledgerClient:
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
+        first = (variables or {}).get("first")
+        shrinkable = isinstance(first, int) and first > MIN_PAGE_SIZE
         started = self._now()
         transient_failures = 0
+        attempts = 0
         while True:
+            attempts += 1
             try:
-                return self._attempt(body, headers, operation)
+                return self._attempt(body, headers, operation, shrinkable)
             except _Retry as retry:
                 wait = retry.wait
                 if retry.transient:
                     transient_failures += 1
                     if transient_failures >= self.policy.max_attempts:
-                        raise retry.final(transient_failures) from None
+                        raise retry.final(attempts) from None
                     wait = self._backoff(transient_failures)
                 if self._now() - started + wait > self.policy.max_elapsed:
-                    raise retry.final(transient_failures + 1) from None
+                    raise retry.final(attempts) from None
                 log.warning("Xledger %s: %s; retrying in %.1f s", operation, retry.reason, wait)
                 self._sleep(wait)
 
@@ -147,7 +159,9 @@ class XledgerClient:
         ceiling = min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** (failures - 1))
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
-    def _attempt(self, body: bytes, headers: dict[str, str], operation: str) -> dict[str, Any]:
+    def _attempt(
+        self, body: bytes, headers: dict[str, str], operation: str, shrinkable: bool = False
+    ) -> dict[str, Any]:
         try:
             response = self._http.post(self.url, content=body, headers=headers)
         except httpx.TimeoutException:
@@ -155,7 +169,9 @@ class XledgerClient:
                 f"no answer within {self.policy.timeout:.0f} s"
             ) from None
         except httpx.TransportError as exc:
-            raise _Retry.transient_failure(f"connection failed ({type(exc).__name__})") from None
+            raise _Retry.transient_failure(
+                f"connection to {self.url} failed ({type(exc).__name__}; check XLEDGER_API_URL)"
+            ) from None
         content = response.content
         self.meter.record(operation, len(content))
         status = response.status_code
@@ -172,7 +188,7 @@ class XledgerClient:
             raise _Retry.transient_failure(f"HTTP {status} with a JSON {type(payload).__name__}")
         errors = payload.get("errors")
         if errors:
-            self._raise_for_errors(errors, operation)
+            self._raise_for_errors(errors, operation, shrinkable)
         if status >= 400:
             raise XledgerApiError(f"Xledger answered HTTP {status} to {operation}")
         data = payload.get("data")
@@ -180,7 +196,7 @@ class XledgerClient:
             raise _Retry.transient_failure("a response without data")
         return data
 
-    def _raise_for_errors(self, errors: Any, operation: str) -> None:
+    def _raise_for_errors(self, errors: Any, operation: str, shrinkable: bool = False) -> None:
         first = errors[0] if isinstance(errors, list) and errors else {}
         if not isinstance(first, dict):
             first = {"message": str(first)}
@@ -202,7 +218,9 @@ class XledgerClient:
         ):
             raise XledgerAuthError(f"Xledger refused the API token ({message}): {_TOKEN_HELP}")
         if message.strip() == QUERY_TIMED_OUT:
-            raise QueryTimedOutError(f"Xledger: {QUERY_TIMED_OUT} ({operation})")
+            if shrinkable:
+                raise QueryTimedOutError(f"Xledger: {QUERY_TIMED_OUT} ({operation})")
+            raise _Retry.transient_failure("the query timed out")
         if "cursor" in lowered:
             # Cursor problems (expired, unknown) never clear by waiting; the caller decides.
             raise XledgerApiError(f"Xledger rejected {operation}: {message}")
@@ -221,6 +239,18 @@ class XledgerClient:
         raise XledgerRateLimitError(
             f"Xledger's monthly API credits are spent{until} ({message}); wait for them to "
             "return or buy more credits, then run again"
+        )
+
+
+def _check_url(url: str) -> None:
+    """A malformed endpoint fails at once, naming the variable, instead of being retried."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(
+            f"XLEDGER_API_URL={url!r} is not an http(s) URL; Xledger's is {DEFAULT_API_URL}"
         )
 
 
