@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 PYTEST_ARGS ?= -n auto -q
 
-.PHONY: venv test lint demo ui clean screenshots bench
+.PHONY: venv test lint demo ui clean screenshots bench test-long reliability-doc
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,3 +55,11 @@ $(BENCH_STAMP): $(STAMP)
 # Benchmarks (issue 7): ~11-14 min on 2 cores; writes bench/RESULTS.md and bench/results.png.
 bench: $(BENCH_STAMP)
 	$(PY) bench/run.py
+
+# The reliability suites at length (issue 6): 200 fidelity seeds, 20 + 20 random kills per lake.
+test-long: venv node_modules/.bin/azurite-blob
+	XLEDGER_FIDELITY_SEEDS=200 XLEDGER_CRASH_RANDOM=20 $(VENV)/bin/pytest xledger_assets_tests/reliability $(PYTEST_ARGS)
+
+# docs/reliability.md from what the reliability tests observe (one process, so it sees every row).
+reliability-doc: venv node_modules/.bin/azurite-blob
+	XLEDGER_RELIABILITY_DOC=docs/reliability.md $(VENV)/bin/pytest xledger_assets_tests/reliability -q -p no:xdist
