@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+#: The column after the catalog's fields in every API dataset file: ADDED, UPDATED or DELETED.
+MUTATION_COLUMN = "mutationType"
+
 #: Exact decimals: Spark's default precision, enough for money, hours and rates.
 DECIMAL_TYPE = pa.decimal128(38, 18)
 

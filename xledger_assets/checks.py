@@ -25,12 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from xledger_assets.arrow_types import ARROW_TYPES
+from xledger_assets.arrow_types import ARROW_TYPES, MUTATION_COLUMN
 from xledger_assets.catalog import ApiDataset, FlexlinkDataset
 from xledger_assets.errors import ConfigurationError, XledgerAssetsError, XledgerAuthError
 from xledger_assets.flexlinks import flexlink_schema
 from xledger_assets.lake import FULL_SYNC, Lake, LakeFile, LocalLake
-from xledger_assets.lake.current import MUTATION_COLUMN
 from xledger_assets.redact import redact
 from xledger_assets.resources import LakeStoreResource
 

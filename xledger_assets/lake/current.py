@@ -6,10 +6,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from xledger_assets.arrow_types import MUTATION_COLUMN
 from xledger_assets.lake.base import Lake
 from xledger_assets.lake.naming import FULL_SYNC, LakeFile
-
-MUTATION_COLUMN = "mutationType"
 
 
 def files_for_current_state(files: list[LakeFile]) -> list[LakeFile]:

@@ -31,11 +31,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xledger_assets.arrow_types import DECIMAL_TYPE, arrow_type
+from xledger_assets.arrow_types import DECIMAL_TYPE, MUTATION_COLUMN, arrow_type
 from xledger_assets.catalog import Field
 from xledger_assets.errors import ValueConversionError
 
-MUTATION_COLUMN = "mutationType"
 _INT_TEXT = re.compile(r"[+-]?\d+")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _DECIMAL_INT_DIGITS = DECIMAL_TYPE.precision - DECIMAL_TYPE.scale

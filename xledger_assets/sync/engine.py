@@ -141,11 +141,6 @@ class SyncEngine:
     def commit(self, staged: StagedSync) -> SyncResult:
         return commit_staged(staged, self.lake, self.state)
 
-    def discard(self, staged: StagedSync) -> None:
-        if staged.staged_path is not None:
-            self.lake.discard(staged.staged_path)
-        staged.release()
-
     # -- planning ------------------------------------------------------------------------------
 
     def _plan(self, dataset: ApiDataset, mode: str, state: SyncState | None) -> tuple[str, str]:
