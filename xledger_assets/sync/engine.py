@@ -31,9 +31,10 @@ from xledger_assets.state.base import StateStore, SyncState
 from xledger_assets.sync.checkpoints import checkpoint
 from xledger_assets.sync.convert import RecordConverter, db_id_of
 from xledger_assets.sync.filters import render_filter
+from xledger_assets.sync.pages import full_batches
 from xledger_assets.xledger import queries
 from xledger_assets.xledger.client import XledgerClient
-from xledger_assets.xledger.paging import MAX_PAGE_SIZE, iter_pages, prefetch_pages
+from xledger_assets.xledger.paging import MAX_PAGE_SIZE, iter_pages
 
 SyncMode = Literal["auto", "full", "changes"]
 MODES: tuple[str, ...] = ("auto", "full", "changes")
@@ -222,19 +223,13 @@ class SyncEngine:
             with pq.ParquetWriter(
                 str(path), converter.schema, compression=self.settings.compression
             ) as writer:
-                # The next page is fetched while this one is converted and written.
-                pages = iter_pages(
+                for batch in full_batches(
                     self.client,
                     query,
                     root=dataset.items_field,
+                    converter=converter,
                     page_size=self.settings.page_size,
-                    operation=dataset.items_field,
-                )
-                for page in prefetch_pages(pages, depth=1):
-                    checkpoint("sync.page_read")
-                    if not page.nodes:
-                        continue
-                    batch = converter.batch(page.nodes, ["ADDED"] * len(page.nodes))
+                ):
                     writer.write_batch(batch)
                     rows += batch.num_rows
                     checkpoint("sync.batch_written")

@@ -6,7 +6,7 @@ import logging
 import queue
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -129,7 +129,7 @@ def iter_pages(
         after = last
 
 
-def prefetch_pages(pages: Iterator[Page], *, depth: int = 1) -> Iterator[Page]:
+def prefetch_pages(pages: Iterator[Page], *, depth: int = 1) -> Generator[Page, None, None]:
     """Yield the pages of ``pages`` while a background thread already fetches the next ones.
 
     At most ``depth`` fetched pages wait in between (plus the one being fetched), so memory
