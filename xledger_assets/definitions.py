@@ -2,8 +2,13 @@
 and the operator jobs, built from the catalog.
 
 ``XLEDGER_ENV`` picks the environment (local, dev, prod); nothing else happens at import.
+
+A malformed variable does not stop the code location from loading (Dagster would show an
+import traceback around the message): it is logged as one plain line, its default is used, and
+every run fails at start with the same message, which names the variable.
 """
 
+import logging
 import os
 
 import dagster as dg
@@ -20,11 +25,17 @@ from xledger_assets.schedules import full_resync_schedule
 from xledger_assets.sensors import build_delta_sensor
 from xledger_assets.settings import Settings
 
+log = logging.getLogger("xledger_assets")
+
 
 def build_definitions(
     catalog: Catalog = DEFAULT_CATALOG, settings: Settings | None = None
 ) -> dg.Definitions:
-    settings = settings or Settings.from_env(os.environ)
+    if settings is None:
+        problems: list[str] = []
+        settings = Settings.from_env(os.environ, problems)
+        for problem in problems:
+            log.error("%s: runs fail at start until it is fixed", problem)
     running = settings.env in ("dev", "prod")
     schedule_status = (
         dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED

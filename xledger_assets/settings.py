@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from xledger_assets.errors import ConfigurationError
 
@@ -15,18 +16,34 @@ DEFAULT_STATE_URL = "./.xledger/state.json"
 ENVIRONMENTS = ("local", "dev", "prod")
 OWNER_SETS = ("CURRENT", "UPPER", "LOWER", "MINE", "ALL")
 
+T = TypeVar("T")
 
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    minimum: float,
+    problems: list[str] | None = None,
+) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a number") from None
+        return _problem(f"{name}={raw!r} is not a number", default, problems)
     if value < minimum:
-        raise ConfigurationError(f"{name}={raw!r} must be at least {minimum:g}")
+        return _problem(f"{name}={raw!r} must be at least {minimum:g}", default, problems)
     return value
+
+
+def _problem(message: str, default: T, problems: list[str] | None) -> T:
+    """Raise, or (when collecting) note the problem and go on with the default."""
+    if problems is None:
+        raise ConfigurationError(message)
+    problems.append(message)
+    return default
 
 
 @dataclass(frozen=True)
@@ -44,17 +61,27 @@ class Settings:
     sensor_interval_seconds: int
 
     @staticmethod
-    def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        env: Mapping[str, str] | None = None, problems: list[str] | None = None
+    ) -> Settings:
+        """The settings, or a ConfigurationError naming the first bad variable.
+
+        With ``problems`` (a list), bad values are appended to it as messages and their
+        defaults are used instead: the code location loads that way, and every run then fails
+        at start with the message (the resources read the settings strictly).
+        """
         env = os.environ if env is None else env
         name = env.get("XLEDGER_ENV", "local").strip() or "local"
         if name not in ENVIRONMENTS:
-            raise ConfigurationError(
-                f"XLEDGER_ENV={name!r} is not one of {', '.join(ENVIRONMENTS)}"
+            name = _problem(
+                f"XLEDGER_ENV={name!r} is not one of {', '.join(ENVIRONMENTS)}", "local", problems
             )
         owner_set = (env.get("XLEDGER_OWNER_SET") or "").strip().upper() or None
         if owner_set and owner_set not in OWNER_SETS:
-            raise ConfigurationError(
-                f"XLEDGER_OWNER_SET={owner_set!r} is not one of {', '.join(OWNER_SETS)}"
+            owner_set = _problem(
+                f"XLEDGER_OWNER_SET={owner_set!r} is not one of {', '.join(OWNER_SETS)}",
+                None,
+                problems,
             )
         return Settings(
             api_url=(env.get("XLEDGER_API_URL") or DEFAULT_API_URL).strip(),
@@ -62,13 +89,13 @@ class Settings:
             state_url=(env.get("XLEDGER_STATE_URL") or DEFAULT_STATE_URL).strip(),
             env=name,
             owner_set=owner_set,
-            page_size=int(_number(env, "XLEDGER_PAGE_SIZE", 10_000, 1)),
-            refetch_chunk=int(_number(env, "XLEDGER_REFETCH_CHUNK", 1_000, 1)),
+            page_size=int(_number(env, "XLEDGER_PAGE_SIZE", 10_000, 1, problems)),
+            refetch_chunk=int(_number(env, "XLEDGER_REFETCH_CHUNK", 1_000, 1, problems)),
             retention_margin=timedelta(
-                hours=_number(env, "XLEDGER_DELTA_RETENTION_MARGIN_HOURS", 48, 0)
+                hours=_number(env, "XLEDGER_DELTA_RETENTION_MARGIN_HOURS", 48, 0, problems)
             ),
             sensor_interval_seconds=int(
-                _number(env, "XLEDGER_DELTA_SENSOR_INTERVAL_SECONDS", 3600, 30)
+                _number(env, "XLEDGER_DELTA_SENSOR_INTERVAL_SECONDS", 3600, 30, problems)
             ),
         )
 

@@ -160,3 +160,28 @@ def test_local_environment_starts_automation_stopped(monkeypatch):
 def test_bad_settings_name_the_variable(var: str, value: str, message: str):
     with pytest.raises(ConfigurationError, match=message):
         Settings.from_env({var: value})
+
+
+def test_bad_settings_can_be_collected_with_defaults():
+    """How the definitions load despite bad values: each is noted, its default used."""
+    problems: list[str] = []
+    settings = Settings.from_env(
+        {
+            "XLEDGER_ENV": "prdo",
+            "XLEDGER_OWNER_SET": "SOME",
+            "XLEDGER_DELTA_SENSOR_INTERVAL_SECONDS": "hourly",
+            "XLEDGER_PAGE_SIZE": "500",
+        },
+        problems,
+    )
+    assert problems == [
+        "XLEDGER_ENV='prdo' is not one of local, dev, prod",
+        "XLEDGER_OWNER_SET='SOME' is not one of CURRENT, UPPER, LOWER, MINE, ALL",
+        "XLEDGER_DELTA_SENSOR_INTERVAL_SECONDS='hourly' is not a number",
+    ]
+    assert (settings.env, settings.owner_set, settings.sensor_interval_seconds) == (
+        "local",
+        None,
+        3600,
+    )
+    assert settings.page_size == 500

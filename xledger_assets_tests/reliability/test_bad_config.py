@@ -1,7 +1,9 @@
 """Bad configuration: a missing or malformed variable, an unknown mode, an unreachable lake or
-state store, a lake URL with a typo. Each gives one plain message that names the variable: when
-the code location loads (settings read by the definitions) or when the run starts (everything
-an asset opens), never a library's stack trace as the message.
+state store, a lake URL with a typo. Each gives one plain message that names the variable, never
+a library's stack trace as the message. A malformed setting that the definitions read (the
+environment, the sensor interval, ...) is logged as one plain line when the code location loads,
+which still loads (Dagster would otherwise show its import traceback); every run then fails at
+start with that message. Everything an asset opens fails at run start.
 
 Run-start cases go through Dagster (``materialize`` with the production resources, which read
 the environment like a deployed run) and check the step's failure: a ``Failure`` whose
@@ -12,6 +14,7 @@ description is the message, with no chained cause. An unreachable Xledger is ret
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,7 @@ from xledger_assets.io_manager import LakeIOManager
 from xledger_assets.resources import LakeStoreResource, XledgerApiResource
 from xledger_assets.sandbox.flexlinks import FlexlinkSandbox
 from xledger_assets.sandbox.server import SandboxServer
+from xledger_assets.settings import Settings
 from xledger_assets.xledger.client import RetryPolicy, XledgerClient
 from xledger_assets_tests.azurite import ACCOUNT, ACCOUNT_KEY
 from xledger_assets_tests.reliability import report
@@ -255,13 +259,35 @@ def test_at_run_start(good_env, case: Bad, tmp_path: Path, monkeypatch: pytest.M
 
 
 @pytest.mark.parametrize("case", AT_LOAD, ids=[c.key for c in AT_LOAD])
-def test_at_load(good_env, case: Bad, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_at_load(
+    good_env,
+    case: Bad,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+):
+    """The code location still loads (no import traceback), logs the one plain line, and a run
+    then fails at start with the same message."""
     expected = _apply(case, tmp_path, monkeypatch)
+    with caplog.at_level(logging.ERROR, logger="xledger_assets"):
+        defs = build_definitions()
+    logged = [r.getMessage() for r in caplog.records if r.name == "xledger_assets"]
+    assert logged == [f"{expected}: runs fail at start until it is fixed"], logged
+    assert {a.key.path[0] for a in defs.resolve_all_asset_specs()} >= {"timesheets"}
     with pytest.raises(ConfigurationError) as err:
-        build_definitions()
-    message = str(err.value)
-    assert message == expected or message.startswith(expected), message
-    report.record(SECTION, case.key, case.key, _variable(case), "load", message)
+        Settings.from_env()
+    assert str(err.value) == expected
+    result = _materialize(case.asset)
+    assert not result.success
+    [event] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    data = event.step_failure_data
+    assert data.user_failure_data is not None, data.error.message
+    message = data.user_failure_data.description
+    assert message == expected and data.error.cause is None, message
+    assert not (tmp_path / "lake" / "timesheets").exists()
+    report.record(
+        SECTION, case.key, case.key, _variable(case), "load (logged) and run start", message
+    )
 
 
 def test_unknown_mode(good_env):
@@ -312,7 +338,8 @@ def test_unreachable_xledger_names_the_url(make_harness: HarnessFactory):
 
 
 def test_a_load_error_ends_with_the_plain_message(good_env, tmp_path: Path):
-    """Through the contract's CLI the load error's last line is the plain message."""
+    """Through the contract's CLI: the location loads with one plain line instead of an import
+    traceback, and the run fails at start with the message (Dagster's plain ``Failure``)."""
     import os
     import subprocess
     import sys
@@ -323,7 +350,15 @@ def test_a_load_error_ends_with_the_plain_message(good_env, tmp_path: Path):
     env.update({"XLEDGER_ENV": "staging", "DAGSTER_HOME": str(tmp_path)})
     dagster = str(Path(sys.executable).with_name("dagster"))
     result = subprocess.run(
-        [dagster, "asset", "materialize", "-m", "xledger_assets.definitions", "--select", "*"],
+        [
+            dagster,
+            "asset",
+            "materialize",
+            "-m",
+            "xledger_assets.definitions",
+            "--select",
+            "projects",
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -331,8 +366,12 @@ def test_a_load_error_ends_with_the_plain_message(good_env, tmp_path: Path):
         timeout=300,
     )
     assert result.returncode != 0
-    last = result.stderr.strip().splitlines()[-1]
-    assert last == (
-        "xledger_assets.errors.ConfigurationError: XLEDGER_ENV='staging' is not one of local, "
-        "dev, prod"
-    ), json.dumps(result.stderr[-1500:])
+    message = "XLEDGER_ENV='staging' is not one of local, dev, prod"
+    lines = result.stderr.splitlines()
+    assert f"{message}: runs fail at start until it is fixed" in lines, json.dumps(
+        result.stderr[-1500:]
+    )
+    assert f"dagster._core.definitions.events.Failure: {message}" in lines
+    assert "Traceback (most recent call last)" not in result.stderr
+    assert "ConfigurationError" not in result.stderr
+    assert not (tmp_path / "lake" / "projects").exists()
