@@ -49,6 +49,7 @@ from xledger_assets.sandbox.core import Clock, Sandbox
 from xledger_assets.sandbox.server import SandboxServer
 from xledger_assets.sensors import build_delta_sensor
 from xledger_assets.state import open_state_store
+from xledger_assets.sync.batch import ChangesBatch, handoffs_from_run_config
 from xledger_assets.sync.engine import SyncEngine
 from xledger_assets.xledger import queries
 from xledger_assets.xledger.client import XledgerClient
@@ -326,6 +327,7 @@ def _simulate(tmp: Path, days: int, seed: int) -> dict[str, Any]:
             interval_seconds=3600,
             default_status=dg.DefaultSensorStatus.STOPPED,
             env="local",
+            utcnow=sim_utc,
         )
         resources = {
             "xledger": XledgerApiResource(api_url=srv.url),
@@ -371,9 +373,21 @@ def _simulate(tmp: Path, days: int, seed: int) -> dict[str, Any]:
                 if isinstance(result, dg.SensorResult):
                     sensor_cursor = result.cursor or sensor_cursor
                     for request in result.run_requests or []:
-                        name = request.asset_selection[0].path[0]
-                        synced = engine.run(DEFAULT_CATALOG.api_dataset(name), "auto")
-                        ours_modes[f"sensor run: {synced.mode}"] += 1
+                        # what the sensor's run does, step after step, in one process
+                        handoffs = handoffs_from_run_config(request.run_config, DEFAULT_CATALOG.api)
+                        batch = ChangesBatch(DEFAULT_CATALOG.api, handoffs)
+                        ours_modes["sensor runs"] += 1
+                        for key in request.asset_selection:
+                            name = key.path[0]
+                            synced = engine.run(DEFAULT_CATALOG.api_dataset(name), "auto", batch)
+                            kind = synced.mode
+                            if name in handoffs:
+                                kind += (
+                                    " (keep-alive)"
+                                    if handoffs[name].keep_alive
+                                    else " (handed over)"
+                                )
+                            ours_modes[f"sensor run: {kind}"] += 1
                 meter.add("ours_runs")
                 predecessor.poll()
                 meter.add("predecessor")

@@ -41,7 +41,7 @@ def build_definitions(
         dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
     )
     sensor_status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
-    assets = [build_api_asset(d) for d in catalog.api]
+    assets = [build_api_asset(d, catalog.api) for d in catalog.api]
     assets += [build_flexlink_asset(d) for d in catalog.flexlinks]
     checks = [build_api_checks(d) for d in catalog.api]
     checks += [build_flexlink_checks(d) for d in catalog.flexlinks]

@@ -1,5 +1,13 @@
-"""One delta sensor for all API datasets: one GraphQL request per tick asks Xledger for every
-dataset's newest delta, and only datasets that changed get a run.
+"""One delta sensor for all API datasets: one GraphQL request per tick, and one run per tick
+for all datasets that changed.
+
+The tick's request asks for every dataset's newest delta and, for each dataset with sync state,
+the deltas after its stored cursor (up to ``HANDOFF_LIMIT``). The run it starts gets those
+deltas in its run config, so its only Xledger request is one combined re-fetch of the ADDED and
+UPDATED records of all its datasets (:mod:`xledger_assets.sync.batch`); a dataset whose deltas
+did not fit reads them itself. A dataset that stayed quiet for half the delta retention margin
+gets a keep-alive (no request at all), so ``auto`` does not take a quiet weekend for an expired
+delta window and reload it.
 
 The same request tells whether Xledger accepts the API token, so every tick also reports the
 ``xledger_token_health`` check of every API asset (no extra request): passed, or failed with
@@ -8,19 +16,43 @@ runs that would fail.
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from xledger_assets.catalog import ApiDataset
 from xledger_assets.checks import TOKEN_OK, token_check_evaluations, token_problem
-from xledger_assets.errors import XledgerAssetsError
+from xledger_assets.errors import XledgerApiError, XledgerAssetsError
 from xledger_assets.redact import redact
 from xledger_assets.resources import LakeStoreResource, XledgerApiResource
+from xledger_assets.state.base import SyncState
+from xledger_assets.sync.batch import HANDOFF_CONFIG_KEY
 from xledger_assets.sync.engine import last_cursor
+from xledger_assets.sync.handoff import HANDOFF_LIMIT, handoff_from_page
 from xledger_assets.xledger import queries
 
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
 SENSOR_NAME = "xledger_delta_sensor"
+DELTA_JOB = "xledger_delta_sync"
+#: the ``xledger/dataset`` tag of a run of several datasets (the run queue runs one at a time)
+SEVERAL = "several"
+
+
+def build_delta_job(datasets: Sequence[ApiDataset]) -> "UnresolvedAssetJobDefinition":
+    """The sensor's runs: in one process, so the run's steps share one combined re-fetch."""
+    return dg.define_asset_job(
+        DELTA_JOB,
+        selection=dg.AssetSelection.assets(*[d.name for d in datasets if d.deltas_field]),
+        executor_def=dg.in_process_executor,
+        description="Changes syncs started by the delta sensor (one run per tick for every "
+        "dataset that changed; the deltas the sensor read are in the run config).",
+    )
 
 
 def build_delta_sensor(
@@ -29,32 +61,36 @@ def build_delta_sensor(
     interval_seconds: int,
     default_status: dg.DefaultSensorStatus,
     env: str,
+    utcnow: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dg.SensorDefinition:
     with_deltas = [d for d in datasets if d.deltas_field]
-    query = queries.newest_delta_query(with_deltas)
     api_names = [d.name for d in datasets]
+    job = build_delta_job(datasets)
 
     @dg.sensor(
         name=SENSOR_NAME,
         minimum_interval_seconds=interval_seconds,
-        asset_selection=dg.AssetSelection.assets(*[d.name for d in with_deltas]),
+        job=job,
         default_status=default_status,
-        description="Asks Xledger for the newest delta of every dataset in one request and "
-        "starts a changes sync for each dataset whose delta cursor moved. Reports the "
-        "xledger_token_health check of every API asset from that request; skips while Xledger "
-        "refuses the token.",
+        description="One request per tick reads every dataset's deltas after its stored "
+        "cursor; one run then syncs every dataset that changed, with those deltas handed "
+        "over, and re-fetches their records in one request. Reports the xledger_token_health "
+        "check of every API asset from that request; skips while Xledger refuses the token.",
     )
     def xledger_delta_sensor(
         context: dg.SensorEvaluationContext,
         xledger: XledgerApiResource,
         lake_store: LakeStoreResource,
     ) -> dg.SensorResult | dg.SkipReason:
+        states: dict[str, SyncState] | None
+        state_problem = None
         try:
-            client = xledger.client()
-            try:
-                data = client.execute(query, operation="newest deltas (sensor)")
-            finally:
-                client.close()
+            states = lake_store.state_store().all()
+        except XledgerAssetsError as exc:
+            states, state_problem = None, redact(str(exc))
+        cursors: dict[str, str | None] = {n: st.cursor for n, st in (states or {}).items()}
+        try:
+            data, read_at, cursors = _read(xledger, with_deltas, cursors, utcnow, context)
         except XledgerAssetsError as exc:
             problem = token_problem(exc)
             if problem is None:  # Xledger unreachable, rate limits...: says nothing of the token
@@ -72,31 +108,87 @@ def build_delta_sensor(
             f"{TOKEN_OK} (delta sensor tick)",
             {"reported_by": SENSOR_NAME},
         )
-        try:
-            states = lake_store.state_store().all()
-        except XledgerAssetsError as exc:
-            return dg.SensorResult(skip_reason=redact(str(exc)), asset_events=token_ok)
+        if states is None:
+            return dg.SensorResult(skip_reason=state_problem, asset_events=token_ok)
+        keep_alive_after = xledger.sync_settings().retention_margin / 2
         requested: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        runs = []
+        keys: list[str] = []
+        ops: dict[str, dict] = {}
+        margin = xledger.sync_settings().retention_margin
         for d in with_deltas:
-            newest = last_cursor(data.get(d.name))
             state = states.get(d.name)
-            if newest is None or state is None:
-                continue  # no deltas yet, or no full load yet (the schedule or a user does it)
-            if newest == state.cursor or requested.get(d.name) == newest:
+            if state is None:
+                continue  # no full load yet: the schedule or a user does it
+            newest = last_cursor(data.get(d.name))
+            mode = "auto"
+            page = data.get(f"{d.name}{queries.AFTER}") if d.name in cursors else None
+            handoff = handoff_from_page(d.name, state.cursor, newest, page, read_at)
+            quiet_for = read_at - state.last_success_at
+            if newest is not None and newest != state.cursor:
+                mark = newest  # new deltas
+            elif newest is None and state.cursor is not None:
+                # The stored cursor's deltas are gone (aged out, or dropped early): changes after
+                # it may be gone with them, so the run reloads.
+                mark, handoff, mode = f"gone@{state.cursor}", None, "full"
+            elif quiet_for > margin:
+                mark, handoff = f"old@{state.last_success}", None  # auto reloads
+            elif quiet_for >= keep_alive_after and handoff is not None:
+                mark = f"alive@{state.last_success}"  # nothing after the cursor: say so
+            else:
                 continue
-            requested[d.name] = newest
-            runs.append(
-                dg.RunRequest(
-                    run_key=f"{d.name}:{newest}",
-                    asset_selection=[dg.AssetKey(d.name)],
-                    tags={"xledger/dataset": d.name, "xledger/env": env},
-                )
-            )
-        if not runs:
+            if requested.get(d.name) == mark:
+                continue  # already requested
+            requested[d.name] = mark
+            keys.append(f"{d.name}:{mark}")
+            config: dict[str, str] = {"mode": mode}
+            if handoff is not None:
+                config[HANDOFF_CONFIG_KEY] = handoff.to_config()
+            ops[d.name] = {"config": config}
+        if not ops:
             return dg.SensorResult(skip_reason="no dataset has new deltas", asset_events=token_ok)
+        names = sorted(ops)
+        run = dg.RunRequest(
+            run_key=";".join(sorted(keys)),
+            asset_selection=[dg.AssetKey(n) for n in names],
+            run_config={"ops": ops},
+            tags={
+                "xledger/dataset": names[0] if len(names) == 1 else SEVERAL,
+                "xledger/datasets": ",".join(names),
+                "xledger/env": env,
+            },
+        )
         return dg.SensorResult(
-            run_requests=runs, cursor=json.dumps(requested, sort_keys=True), asset_events=token_ok
+            run_requests=[run],
+            cursor=json.dumps(requested, sort_keys=True),
+            asset_events=token_ok,
         )
 
     return xledger_delta_sensor
+
+
+def _read(
+    xledger: XledgerApiResource,
+    datasets: Sequence[ApiDataset],
+    cursors: dict[str, str | None],
+    utcnow: Callable[[], datetime],
+    context: dg.SensorEvaluationContext,
+) -> tuple[dict, datetime, dict[str, str | None]]:
+    """The tick's request. If Xledger refuses a stored cursor (expired), the tick asks again for
+    the newest deltas only, and the runs read (or reload) by themselves."""
+    client = xledger.client()
+    try:
+        query, variables = queries.sensor_query(datasets, cursors, HANDOFF_LIMIT)
+        try:
+            return client.execute(query, variables, operation="deltas (sensor)"), utcnow(), cursors
+        except XledgerApiError as exc:
+            if not cursors or type(exc) is not XledgerApiError:
+                raise  # token, credits, transient failures: not about the cursors
+            context.log.warning(
+                "Xledger refused the deltas after the stored cursors (%s); asking for the "
+                "newest deltas only",
+                redact(str(exc)),
+            )
+            query, variables = queries.sensor_query(datasets, {}, HANDOFF_LIMIT)
+            return client.execute(query, variables, operation="deltas (sensor)"), utcnow(), {}
+    finally:
+        client.close()

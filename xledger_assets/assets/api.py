@@ -5,20 +5,23 @@ Each asset also reports the ``xledger_token_health`` check from its own requests
 a sync that Xledger answered, failed (with what to do) when Xledger refused the token.
 """
 
+from collections.abc import Sequence
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import dagster as dg
+from pydantic import Field
 
 from xledger_assets.arrow_types import ARROW_TYPES
 from xledger_assets.assets.failures import plain_failures
 from xledger_assets.assets.references import code_references
-from xledger_assets.catalog import ApiDataset
+from xledger_assets.catalog import DEFAULT_CATALOG, ApiDataset
 from xledger_assets.checks import TOKEN_OK, token_check_result, token_check_spec, token_problem
 from xledger_assets.errors import XledgerAssetsError
 from xledger_assets.resources import LakeStoreResource, XledgerApiResource
+from xledger_assets.sync.batch import batch_for_run
 from xledger_assets.sync.engine import StagedSync, SyncEngine
 
 API_GROUP = "xledger"
@@ -32,6 +35,10 @@ class SyncConfig(dg.Config):
     """``auto``: full without state or when deltas may have expired, else changes."""
 
     mode: Literal["auto", "full", "changes"] = "auto"
+    handoff: str = Field(
+        default="",
+        description="Set by the delta sensor: the deltas it already read (leave empty).",
+    )
 
 
 def column_schema(dataset: ApiDataset) -> dg.TableSchema:
@@ -53,8 +60,13 @@ def fields_path(dataset: ApiDataset) -> Path:
     return Path(str(resources.files("xledger_assets.queries").joinpath(name)))
 
 
-def build_api_asset(dataset: ApiDataset) -> dg.AssetsDefinition:
+def build_api_asset(
+    dataset: ApiDataset, catalog: Sequence[ApiDataset] | None = None
+) -> dg.AssetsDefinition:
+    """``catalog``: the API datasets a run may hold with this one (the delta sensor's runs
+    share one re-fetch); the default catalog's by default."""
     deltas = dataset.deltas_field or "none (every run is a full load)"
+    peers = [d for d in (catalog or DEFAULT_CATALOG.api) if d.name != dataset.name] + [dataset]
 
     @dg.asset(
         name=dataset.name,
@@ -87,7 +99,7 @@ def build_api_asset(dataset: ApiDataset) -> dg.AssetsDefinition:
         lake_store: LakeStoreResource,
     ):
         try:
-            staged = _stage(context, dataset, config.mode, xledger, lake_store)
+            staged = _stage(context, dataset, config.mode, xledger, lake_store, peers)
         except XledgerAssetsError as exc:
             problem = token_problem(exc)
             if problem is not None:
@@ -112,6 +124,7 @@ def _stage(
     mode: str,
     xledger: XledgerApiResource,
     lake_store: LakeStoreResource,
+    peers: Sequence[ApiDataset],
 ) -> StagedSync:
     client = xledger.client()
     try:
@@ -122,6 +135,7 @@ def _stage(
             settings=xledger.sync_settings(),
             log=context.log,
         )
-        return engine.stage(dataset, mode)
+        batch = batch_for_run(context.run_id, context.run.run_config, peers)
+        return engine.stage(dataset, mode, batch)
     finally:
         client.close()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow.parquet as pq
 
@@ -23,7 +23,10 @@ from xledger_assets.errors import (
     DeltaCursorExpiredError,
     PagingError,
     SyncError,
+    ValueConversionError,
     XledgerApiError,
+    XledgerAuthError,
+    XledgerRateLimitError,
 )
 from xledger_assets.lake.base import Lake
 from xledger_assets.lake.naming import FULL_SYNC, SYNC_CHANGES, LakeFile
@@ -31,10 +34,14 @@ from xledger_assets.state.base import StateStore, SyncState
 from xledger_assets.sync.checkpoints import checkpoint
 from xledger_assets.sync.convert import RecordConverter, db_id_of
 from xledger_assets.sync.filters import render_filter
+from xledger_assets.sync.handoff import DeltaHandoff
 from xledger_assets.sync.pages import full_batches
 from xledger_assets.xledger import queries
 from xledger_assets.xledger.client import XledgerClient
 from xledger_assets.xledger.paging import MAX_PAGE_SIZE, iter_pages
+
+if TYPE_CHECKING:
+    from xledger_assets.sync.batch import ChangesBatch
 
 SyncMode = Literal["auto", "full", "changes"]
 MODES: tuple[str, ...] = ("auto", "full", "changes")
@@ -70,6 +77,8 @@ class StagedSync:
     requests: int
     bytes: int
     read_seconds: float
+    #: when the data was known current, if earlier than ``started_at`` (deltas read by the sensor)
+    success_at: datetime | None = None
     _resources: ExitStack = field(default_factory=ExitStack, repr=False)
 
     def release(self) -> None:
@@ -118,12 +127,21 @@ class SyncEngine:
 
     # -- public ------------------------------------------------------------------------------
 
-    def run(self, dataset: ApiDataset, mode: str = "auto") -> SyncResult:
+    def run(
+        self, dataset: ApiDataset, mode: str = "auto", batch: ChangesBatch | None = None
+    ) -> SyncResult:
         """Stage and commit in one go."""
-        staged = self.stage(dataset, mode)
+        staged = self.stage(dataset, mode, batch)
         return self.commit(staged)
 
-    def stage(self, dataset: ApiDataset, mode: str = "auto") -> StagedSync:
+    def stage(
+        self, dataset: ApiDataset, mode: str = "auto", batch: ChangesBatch | None = None
+    ) -> StagedSync:
+        """Read and write the file locally, holding the dataset's lock until the commit.
+
+        ``batch`` carries deltas the delta sensor already read (for this and other datasets of
+        the same run) and re-fetches the changed records of all of them in one request.
+        """
         if mode not in MODES:
             raise SyncError(f"unknown sync mode {mode!r}: use one of {', '.join(MODES)}")
         stack = ExitStack()
@@ -132,7 +150,7 @@ class SyncEngine:
             checkpoint("sync.locked")
             for stale in self.lake.clean_staging(dataset.name):
                 self.log.info("%s: removed %s, left by a sync that died", dataset.name, stale.name)
-            staged = self._stage_locked(dataset, mode)
+            staged = self._stage_locked(dataset, mode, batch)
         except BaseException:
             stack.close()
             raise
@@ -173,13 +191,36 @@ class SyncEngine:
             return "full", reason
         return "changes", "continuing from the stored delta cursor"
 
-    def _stage_locked(self, dataset: ApiDataset, mode: str) -> StagedSync:
+    def _stage_locked(
+        self, dataset: ApiDataset, mode: str, batch: ChangesBatch | None
+    ) -> StagedSync:
         previous = self.state.get(dataset.name)
         chosen, reason = self._plan(dataset, mode, previous)
+        handoff = batch.handoff(dataset.name) if batch is not None else None
+        if handoff is not None and chosen == "changes" and previous is not None:
+            if handoff.after == previous.cursor:
+                reason = (
+                    f"the delta sensor read {len(handoff.changes)} changes after the stored cursor"
+                    if handoff.changes
+                    else "the delta sensor saw no deltas after the stored cursor"
+                )
+            else:
+                self.log.info(
+                    "%s: the deltas the sensor read follow %r, but the stored cursor is now %r; "
+                    "reading the deltas again",
+                    dataset.name,
+                    handoff.after,
+                    previous.cursor,
+                )
+                handoff = None
+        else:
+            handoff = None
         self.log.info("%s: %s sync (%s)", dataset.name, chosen, reason)
         if chosen == "changes":
             assert previous is not None
             try:
+                if handoff is not None and batch is not None:
+                    return self._changes(dataset, mode, reason, previous, handoff, batch)
                 return self._changes(dataset, mode, reason, previous)
             except DeltaCursorExpiredError as exc:
                 if mode != "auto":
@@ -328,13 +369,92 @@ class SyncEngine:
                 checkpoint("sync.page_read")
                 yield from page.nodes
 
+    def prefetch_changes(
+        self, datasets: Sequence[ApiDataset], handoffs: Mapping[str, DeltaHandoff]
+    ) -> dict[str, dict[int, Any]]:
+        """Re-fetch the ADDED and UPDATED records of several datasets' handoffs in ONE request.
+
+        Returns the nodes by dbId per dataset. A dataset is left out (its sync then re-fetches
+        by itself) when its handoff no longer continues the stored cursor, a full load will run,
+        it has more ids than one re-fetch chunk, or its part of the answer is not complete.
+        A refused request leaves all out; token and credit problems are raised.
+        """
+        now = self._utcnow()
+        chunk = max(1, min(self.settings.refetch_chunk, MAX_PAGE_SIZE))
+        wanted: list[tuple[ApiDataset, list[int]]] = []
+        for d in datasets:
+            handoff = handoffs.get(d.name)
+            if handoff is None:
+                continue
+            ids = [i for i, k in handoff.changes if k != "DELETED"]
+            state = self.state.get(d.name)
+            if not ids or len(ids) > chunk or state is None or state.cursor != handoff.after:
+                continue
+            if now - state.last_success_at > self.settings.retention_margin:
+                continue
+            wanted.append((d, ids))
+        if not wanted:
+            return {}
+        query = queries.refetch_many_query(
+            [(d, len(ids), self._filter(d, now)) for d, ids in wanted],
+            owner_set=self.settings.owner_set,
+        )
+        variables = {
+            f"ids_{d.name}": [str(i) for i in ids]
+            if d.id_list_type.startswith("Int64String")
+            else ids
+            for d, ids in wanted
+        }
+        names = ", ".join(d.name for d, _ in wanted)
+        try:
+            data = self.client.execute(query, variables, operation=f"re-fetch of {names}")
+        except (XledgerAuthError, XledgerRateLimitError):
+            raise
+        except XledgerApiError as exc:
+            self.log.warning(
+                "the combined re-fetch of %s failed (%s); each re-fetches alone", names, exc
+            )
+            return {}
+        out: dict[str, dict[int, Any]] = {}
+        for d, ids in wanted:
+            connection = data.get(d.name)
+            info = connection.get("pageInfo") if isinstance(connection, dict) else None
+            edges = connection.get("edges") if isinstance(connection, dict) else None
+            if not isinstance(info, dict) or info.get("hasNextPage") is not False:
+                continue
+            if not isinstance(edges, list) or not all(isinstance(e, dict) for e in edges):
+                continue
+            keep = set(ids)
+            nodes: dict[int, Any] = {}
+            try:
+                for edge in edges:
+                    db_id = db_id_of(edge.get("node"), d.name)
+                    if db_id in keep:
+                        nodes[db_id] = edge["node"]
+            except ValueConversionError:
+                continue  # its own re-fetch raises the same, for its own step
+            out[d.name] = nodes
+        return out
+
     def _changes(
-        self, dataset: ApiDataset, requested: str, reason: str, previous: SyncState
+        self,
+        dataset: ApiDataset,
+        requested: str,
+        reason: str,
+        previous: SyncState,
+        handoff: DeltaHandoff | None = None,
+        batch: ChangesBatch | None = None,
     ) -> StagedSync:
         started = self._start(dataset)
         meter_before = (self.client.meter.requests, self.client.meter.bytes)
         clock = time.monotonic()
-        latest, cursor = self._read_deltas(dataset, previous.cursor)
+        prefetched: dict[int, Any] | None = None
+        cursor: str | None
+        if handoff is not None and batch is not None:
+            latest, cursor = dict(handoff.changes), handoff.until
+            prefetched = batch.take(self, dataset.name)
+        else:
+            latest, cursor = self._read_deltas(dataset, previous.cursor)
         counts = {"ADDED": 0, "UPDATED": 0, "DELETED": 0}
         file: LakeFile | None = None
         path: Path | None = None
@@ -343,7 +463,12 @@ class SyncEngine:
             converter = RecordConverter(dataset.name, dataset.fields)
             wanted = [i for i, k in latest.items() if k != "DELETED"]
             found: dict[int, dict[str, Any]] = {}
-            for node in self._refetch(dataset, wanted, started):
+            fetched = (
+                prefetched.values()
+                if prefetched is not None
+                else self._refetch(dataset, wanted, started)
+            )
+            for node in fetched:
                 db_id = db_id_of(node, dataset.name)
                 if db_id in latest:
                     found[db_id] = node
@@ -384,6 +509,7 @@ class SyncEngine:
             requested_mode=requested,
             reason=reason if latest else "no changes since the stored delta cursor",
             started_at=started,
+            success_at=min(started, handoff.read_at) if handoff is not None else None,
             file=file,
             staged_path=path,
             rows=rows,
@@ -412,7 +538,7 @@ def commit_staged(staged: StagedSync, lake: Lake, state: StateStore) -> SyncResu
             dataset=staged.dataset,
             cursor=staged.cursor_after,
             mode=staged.mode,
-            last_success=staged.started_at.isoformat(),
+            last_success=(staged.success_at or staged.started_at).isoformat(),
             last_file=staged.file.relative_path
             if staged.file
             else (staged.previous.last_file if staged.previous else None),

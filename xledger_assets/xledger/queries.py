@@ -6,7 +6,7 @@ Xledger and the lake's column names, so the two can never drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from xledger_assets.catalog import ApiDataset, Field
 
@@ -78,3 +78,50 @@ def newest_delta_query(datasets: Sequence[ApiDataset]) -> str:
         if d.deltas_field
     ]
     return "query XledgerNewestDeltas { " + " ".join(parts) + " }"
+
+
+_NEWEST = "edges { cursor node { dbId mutationType } }"
+AFTER = "__after"  # alias suffix: a dataset's deltas after its stored cursor, in the sensor query
+
+
+def sensor_query(
+    datasets: Sequence[ApiDataset], cursors: Mapping[str, str | None], limit: int
+) -> tuple[str, dict[str, str | None]]:
+    """One request: each dataset's newest delta, and the deltas after its stored cursor (up to
+    ``limit``) for the datasets in ``cursors`` (None: from the oldest delta). Returns the query
+    and its variables."""
+    params: list[str] = []
+    parts: list[str] = []
+    variables: dict[str, str | None] = {}
+    for d in datasets:
+        if not d.deltas_field:
+            continue
+        parts.append(f"{d.name}: {d.deltas_field}(last: 1) {{ {_NEWEST} }}")
+        if d.name in cursors:
+            var = f"after_{d.name}"
+            params.append(f"${var}: String")
+            variables[var] = cursors[d.name]
+            parts.append(
+                f"{d.name}{AFTER}: {d.deltas_field}(first: {int(limit)}, after: ${var}) {{ "
+                "edges { cursor node { dbId mutationType } } pageInfo { hasNextPage } }"
+            )
+    signature = f"({', '.join(params)})" if params else ""
+    return f"query XledgerDeltaSensor{signature} {{ " + " ".join(parts) + " }", variables
+
+
+def refetch_many_query(
+    wanted: Sequence[tuple[ApiDataset, int, str | None]], *, owner_set: str | None
+) -> str:
+    """Records by dbId of several datasets in one request: one aliased root field per dataset
+    (``<name>: <items field>(first: <n>, filter: {dbId_in: $ids_<name>, ...})``).
+
+    ``wanted`` holds (dataset, how many ids, its fixed filter); the ids go in ``$ids_<name>``.
+    """
+    owner = f", ownerSet: {owner_set}" if owner_set else ""
+    params = [f"$ids_{d.name}: [{d.id_list_type}]" for d, _, _ in wanted]
+    parts = [
+        f"{d.name}: {d.items_field}(first: {int(n)}{owner}"
+        f"{_filter_args([f'dbId_in: $ids_{d.name}', fixed or ''])}) {{ {_edges(d)} }}"
+        for d, n, fixed in wanted
+    ]
+    return f"query XledgerRefetchMany({', '.join(params)}) {{ " + " ".join(parts) + " }"

@@ -69,12 +69,17 @@ def test_sensor_requests_runs_only_for_changed_datasets(product: Product):
     assert sb.meter()["requests"] == 1  # all datasets in one GraphQL request
     assert isinstance(result, dg.SensorResult)
     assert _token_checks(result) == dict.fromkeys(API, True)
-    requested = {r.asset_selection[0].path[0]: r for r in result.run_requests}
-    assert sorted(requested) == ["employees", "projects"]
-    newest = {e["dbId"]: e for e in sb.delta_log("projects")}
-    assert requested["projects"].run_key.startswith("projects:")
-    assert requested["projects"].tags["xledger/dataset"] == "projects"
-    assert len(newest) == 2
+    [run] = result.run_requests  # one run for every dataset that changed
+    assert [k.path[0] for k in run.asset_selection] == ["employees", "projects"]
+    newest = {n: sb.delta_log(n)[-1]["cursor"] for n in ("employees", "projects")}
+    assert run.run_key == f"employees:{newest['employees']};projects:{newest['projects']}"
+    assert run.tags["xledger/dataset"] == "several"
+    assert run.tags["xledger/datasets"] == "employees,projects"
+    assert sorted(run.run_config["ops"]) == ["employees", "projects"]
+    handoff = json.loads(run.run_config["ops"]["projects"]["config"]["handoff"])
+    added = [e["dbId"] for e in sb.delta_log("projects")[-2:]]
+    assert handoff["changes"] == [[i, "ADDED"] for i in added]
+    assert handoff["until"] == newest["projects"]
     cursor = result.cursor
 
     again, _ = _tick(product, cursor)  # same deltas again: no new run requests
@@ -83,7 +88,8 @@ def test_sensor_requests_runs_only_for_changed_datasets(product: Product):
     product.materialize("projects")  # the run catches up: the stored cursor equals the newest
     after, _ = _tick(product, json.dumps({}))
     assert isinstance(after, dg.SensorResult)
-    assert [r.asset_selection[0].path[0] for r in after.run_requests] == ["employees"]
+    assert [[k.path[0] for k in r.asset_selection] for r in after.run_requests] == [["employees"]]
+    assert after.run_requests[0].tags["xledger/dataset"] == "employees"
 
 
 def test_sensor_skips_with_a_plain_message_on_a_bad_token(product: Product, monkeypatch):

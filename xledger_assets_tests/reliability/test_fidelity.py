@@ -29,6 +29,8 @@ from xledger_assets.assets.api import IO_MANAGER_KEY, build_api_asset
 from xledger_assets.errors import DeltaCursorExpiredError
 from xledger_assets.io_manager import LakeIOManager
 from xledger_assets.resources import LakeStoreResource, XledgerApiResource
+from xledger_assets.sensors import build_delta_sensor
+from xledger_assets.sync.batch import ChangesBatch, handoffs_from_run_config
 from xledger_assets_tests.reliability import report
 from xledger_assets_tests.reliability.conftest import HarnessFactory
 from xledger_assets_tests.reliability.harness import API, API_NAMES, Harness, dataset, delta_seq
@@ -47,6 +49,8 @@ class Scenario:
     sizes: dict[str, int]
     log: list[str] = field(default_factory=list)
     expired: set[str] = field(default_factory=set)  # deltas dropped since the dataset's last sync
+    sensor_cursor: str | None = None  # the delta sensor's own cursor (sensor_syncer)
+    handed: int = 0  # syncs that used deltas the sensor handed over (sensor_syncer)
 
     @staticmethod
     def draw(seed: int) -> Scenario:
@@ -177,25 +181,73 @@ def cursor_dropped(h: Harness, name: str) -> bool:
     return cursor is not None and cursor not in {d["cursor"] for d in log}
 
 
+def _engine_sync(h: Harness, sc: Scenario, name: str, mode: str, refused: set[str]) -> None:
+    page, chunk = sizes_for(h, sc, [name])
+    dropped = cursor_dropped(h, name)
+    before = h.state().get(name)
+    try:
+        result = h.sync(name, mode, page_size=page, refetch_chunk=chunk)
+    except DeltaCursorExpiredError:
+        assert mode == "changes" and dropped, (name, sc.where())
+        assert h.state().get(name) == before
+        refused.add(name)
+        return
+    sc.expired.discard(name)
+    after = h.state().get(name)
+    assert after is not None and after.version == (before.version if before else 0) + 1
+    if result.mode == "changes":  # never backwards; a full load stores the newest delta
+        assert delta_seq(after.cursor) >= delta_seq(result.cursor_before), (name, sc.where())
+
+
 def engine_syncer(h: Harness, sc: Scenario, modes: dict[str, str]) -> set[str]:
     refused: set[str] = set()
     for name in API_NAMES:
-        mode = modes.get(name, "auto")
-        page, chunk = sizes_for(h, sc, [name])
-        dropped = cursor_dropped(h, name)
-        before = h.state().get(name)
+        _engine_sync(h, sc, name, modes.get(name, "auto"), refused)
+    return refused
+
+
+def sensor_syncer(h: Harness, sc: Scenario, modes: dict[str, str]) -> set[str]:
+    """The delta sensor's way: one tick (the real sensor, its one request), then its run: the
+    datasets it names, with the deltas it handed over and one combined re-fetch (the steps of
+    the sensor's in-process job, through the engine). Forced modes and first loads go through
+    the engine as a user's or the schedule's runs would (the sensor leaves those alone)."""
+    refused: set[str] = set()
+    for name in API_NAMES:
+        if name in modes or h.state().get(name) is None:
+            _engine_sync(h, sc, name, modes.get(name, "auto"), refused)
+    sensor = build_delta_sensor(
+        API,
+        interval_seconds=3600,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        env="local",
+        utcnow=h.clock.utcnow,
+    )
+    resources = {
+        "xledger": XledgerApiResource(api_url=h.server.url),
+        "lake_store": LakeStoreResource(lake_url=h.lake_url, state_url=h.state_url),
+    }
+    with dg.build_sensor_context(cursor=sc.sensor_cursor, resources=resources) as ctx:
+        result = sensor(ctx)
+        sc.sensor_cursor = ctx.cursor
+    assert isinstance(result, dg.SensorResult), (result, sc.where())
+    sc.sensor_cursor = result.cursor or sc.sensor_cursor
+    for request in result.run_requests:
+        handoffs = handoffs_from_run_config(request.run_config, API)
+        batch = ChangesBatch(API, handoffs)
+        names = [k.path[0] for k in request.asset_selection]
+        page, chunk = sizes_for(h, sc, names)
+        engine = h.engine(page_size=page, refetch_chunk=chunk)
         try:
-            result = h.sync(name, mode, page_size=page, refetch_chunk=chunk)
-        except DeltaCursorExpiredError:
-            assert mode == "changes" and dropped, (name, sc.where())
-            assert h.state().get(name) == before
-            refused.add(name)
-            continue
-        sc.expired.discard(name)
-        after = h.state().get(name)
-        assert after is not None and after.version == (before.version if before else 0) + 1
-        if result.mode == "changes":  # never backwards; a full load stores the newest delta
-            assert delta_seq(after.cursor) >= delta_seq(result.cursor_before), (name, sc.where())
+            for name in names:
+                before = h.state().get(name)
+                synced = engine.run(dataset(name), "auto", batch)
+                sc.expired.discard(name)
+                assert synced.state.version == before.version + 1
+                if synced.mode == "changes":
+                    assert delta_seq(synced.cursor_after) >= delta_seq(before.cursor), sc.where()
+                sc.handed += name in handoffs
+        finally:
+            engine.client.close()
     return refused
 
 
@@ -234,6 +286,8 @@ def run_scenario(
 
 AZURITE_SEEDS = [1001, 1002]
 DAGSTER_SEEDS = [2001, 2002]
+#: seeds of the delta sensor's way (its handoffs and combined re-fetch); make test-long: 5x
+SENSOR_SEEDS = range(3001, 3001 + max(6, SEEDS // 4))
 SECTION = "fidelity"
 KINDS = {
     "mix": "mixed",
@@ -272,7 +326,9 @@ report.section(
     "Fidelity (seeded random sequences)",
     ("seed", "driver", "page size", "re-fetch chunk", "rounds", "changes", "forced modes", "lake"),
     __doc__.split("\n\n", 1)[1],
-    [str(s) for s in range(SEEDS)] + [str(s) for s in AZURITE_SEEDS + DAGSTER_SEEDS],
+    [str(s) for s in range(SEEDS)]
+    + [str(s) for s in AZURITE_SEEDS + DAGSTER_SEEDS]
+    + [str(s) for s in SENSOR_SEEDS],
 )
 
 
@@ -282,6 +338,17 @@ def test_engine_fidelity(make_harness: HarnessFactory, seed: int):
     h = make_harness(seed=seed, size=0, sizes=sc.sizes)
     run_scenario(h, sc, engine_syncer)
     report.record(SECTION, str(seed), str(seed), "engine, local lake", *_summary(h, sc))
+
+
+@pytest.mark.parametrize("seed", SENSOR_SEEDS)
+def test_sensor_fidelity(make_harness: HarnessFactory, seed: int, monkeypatch: pytest.MonkeyPatch):
+    sc = Scenario.draw(seed)
+    h = make_harness(seed=seed, size=0, sizes=sc.sizes)
+    monkeypatch.setenv("XLEDGER_API_TOKEN", h.token)
+    run_scenario(h, sc, sensor_syncer)
+    report.record(
+        SECTION, str(seed), str(seed), f"delta sensor ({sc.handed} handed over)", *_summary(h, sc)
+    )
 
 
 @pytest.mark.parametrize("seed", AZURITE_SEEDS)
