@@ -30,7 +30,7 @@ from xledger_assets.resources import LakeStoreResource, XledgerApiResource
 from xledger_assets.state.base import SyncState
 from xledger_assets.sync.batch import HANDOFF_CONFIG_KEY
 from xledger_assets.sync.engine import last_cursor
-from xledger_assets.sync.handoff import HANDOFF_LIMIT, handoff_from_page
+from xledger_assets.sync.handoff import HANDOFF_LIMIT, handoff_from_page, newest_only
 from xledger_assets.xledger import queries
 
 if TYPE_CHECKING:
@@ -138,11 +138,11 @@ def build_delta_sensor(
                 continue
             if requested.get(d.name) == mark:
                 continue  # already requested
+            if handoff is None:
+                handoff = newest_only(d.name, state.cursor, newest, read_at)
             requested[d.name] = mark
             keys.append(f"{d.name}:{mark}")
-            config: dict[str, str] = {"mode": mode}
-            if handoff is not None:
-                config[HANDOFF_CONFIG_KEY] = handoff.to_config()
+            config = {"mode": mode, HANDOFF_CONFIG_KEY: handoff.to_config()}
             ops[d.name] = {"config": config}
         if not ops:
             return dg.SensorResult(skip_reason="no dataset has new deltas", asset_events=token_ok)

@@ -196,30 +196,18 @@ class SyncEngine:
     ) -> StagedSync:
         previous = self.state.get(dataset.name)
         chosen, reason = self._plan(dataset, mode, previous)
-        handoff = batch.handoff(dataset.name) if batch is not None else None
-        if handoff is not None and chosen == "changes" and previous is not None:
-            if handoff.after == previous.cursor:
-                reason = (
-                    f"the delta sensor read {len(handoff.changes)} changes after the stored cursor"
-                    if handoff.changes
-                    else "the delta sensor saw no deltas after the stored cursor"
-                )
-            else:
-                self.log.info(
-                    "%s: the deltas the sensor read follow %r, but the stored cursor is now %r; "
-                    "reading the deltas again",
-                    dataset.name,
-                    handoff.after,
-                    previous.cursor,
-                )
-                handoff = None
-        else:
-            handoff = None
+        handoff = self._usable_handoff(dataset, batch, previous)
+        if chosen == "changes" and handoff is not None and handoff.complete:
+            reason = (
+                f"the delta sensor read {len(handoff.changes)} changes after the stored cursor"
+                if handoff.changes
+                else "the delta sensor saw no deltas after the stored cursor"
+            )
         self.log.info("%s: %s sync (%s)", dataset.name, chosen, reason)
         if chosen == "changes":
             assert previous is not None
             try:
-                if handoff is not None and batch is not None:
+                if handoff is not None and handoff.complete and batch is not None:
                     return self._changes(dataset, mode, reason, previous, handoff, batch)
                 return self._changes(dataset, mode, reason, previous)
             except DeltaCursorExpiredError as exc:
@@ -227,7 +215,27 @@ class SyncEngine:
                     raise
                 reason = f"{exc}; a full load runs instead"
                 self.log.warning("%s: %s", dataset.name, reason)
+        if handoff is not None:  # the newest delta the sensor read, before these records
+            return self._full(dataset, mode, reason, previous, (handoff.until,))
         return self._full(dataset, mode, reason, previous)
+
+    def _usable_handoff(
+        self, dataset: ApiDataset, batch: ChangesBatch | None, previous: SyncState | None
+    ) -> DeltaHandoff | None:
+        """The sensor's handoff for this dataset, if it still continues the stored cursor."""
+        handoff = batch.handoff(dataset.name) if batch is not None else None
+        if handoff is None or previous is None:
+            return None
+        if handoff.after != previous.cursor:
+            self.log.info(
+                "%s: the deltas the sensor read follow %r, but the stored cursor is now %r; "
+                "reading them again",
+                dataset.name,
+                handoff.after,
+                previous.cursor,
+            )
+            return None
+        return handoff
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -246,13 +254,19 @@ class SyncEngine:
         return last_cursor(data.get(dataset.name))
 
     def _full(
-        self, dataset: ApiDataset, requested: str, reason: str, previous: SyncState | None
+        self,
+        dataset: ApiDataset,
+        requested: str,
+        reason: str,
+        previous: SyncState | None,
+        newest: tuple[str | None] | None = None,
     ) -> StagedSync:
         started = self._start(dataset)
         meter_before = (self.client.meter.requests, self.client.meter.bytes)
         clock = time.monotonic()
-        # The cursor is read before the records: changes made while paging are replayed next time.
-        cursor = self._newest_delta_cursor(dataset)
+        # The cursor is read before the records: changes made while paging are replayed next
+        # time. ``newest``: the cursor the delta sensor read (before this run), which saves that.
+        cursor = newest[0] if newest is not None else self._newest_delta_cursor(dataset)
         converter = RecordConverter(dataset.name, dataset.fields)
         query = queries.items_query(
             dataset, owner_set=self.settings.owner_set, fixed_filter=self._filter(dataset, started)
@@ -384,7 +398,7 @@ class SyncEngine:
         wanted: list[tuple[ApiDataset, list[int]]] = []
         for d in datasets:
             handoff = handoffs.get(d.name)
-            if handoff is None:
+            if handoff is None or not handoff.complete:
                 continue
             ids = [i for i, k in handoff.changes if k != "DELETED"]
             state = self.state.get(d.name)

@@ -6,6 +6,9 @@ reported, no further page), the run does not need to read them again: the sensor
 the run config, and the run's only request is one combined re-fetch of the ADDED and UPDATED
 records of all its datasets (:class:`xledger_assets.sync.batch.ChangesBatch`).
 
+A handoff that is not ``complete`` (the deltas did not fit, or Xledger refused the stored
+cursor) only carries the newest delta cursor: a full load stores it instead of asking again.
+
 A handoff is only used when it continues the stored cursor (``after`` equals the cursor under
 the dataset's lock): if another sync moved the cursor in between, the run reads the deltas
 itself. A handoff without changes (``after == until``) is a keep-alive: the sensor saw that a
@@ -38,6 +41,9 @@ class DeltaHandoff:
     until: str | None  # the newest delta cursor read (== after: no change, a keep-alive)
     read_at: datetime  # when Xledger answered (UTC)
     changes: tuple[tuple[int, str], ...]  # (dbId, latest mutationType), oldest latest first
+    #: whether ``changes`` holds every delta from ``after`` to ``until``; an incomplete handoff
+    #: only tells a full load the newest cursor (read before the run), never a changes sync
+    complete: bool = True
 
     @property
     def keep_alive(self) -> bool:
@@ -52,6 +58,7 @@ class DeltaHandoff:
                 "until": self.until,
                 "read_at": self.read_at.isoformat(),
                 "changes": [[i, k] for i, k in self.changes],
+                "complete": self.complete,
             }
         ).decode()
 
@@ -90,13 +97,24 @@ class DeltaHandoff:
             parsed.append((item[0], item[1]))
         if len({i for i, _ in parsed}) != len(parsed):
             raise SyncError(f"{where} names a dbId twice")
+        complete = raw.get("complete", True)
+        if not isinstance(complete, bool) or (not complete and parsed):
+            raise SyncError(f"{where} has complete={complete!r}")
         return DeltaHandoff(
             dataset=dataset,
             after=after,
             until=until,
             read_at=when if when.tzinfo else when.replace(tzinfo=UTC),
             changes=tuple(parsed),
+            complete=complete,
         )
+
+
+def newest_only(
+    dataset: str, after: str | None, newest: str | None, read_at: datetime
+) -> DeltaHandoff:
+    """What the sensor knows when it could not read the deltas themselves: the newest cursor."""
+    return DeltaHandoff(dataset, after, newest, read_at, (), complete=False)
 
 
 def handoff_from_page(

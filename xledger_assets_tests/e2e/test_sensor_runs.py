@@ -148,8 +148,10 @@ def test_more_deltas_than_the_handoff_holds_are_read_by_the_run(product: Product
     sb.add("employees", HANDOFF_LIMIT + 1)
     request = _one_request(_tick(product))
     config = request.run_config["ops"]
-    assert "handoff" in config["projects"]["config"]
-    assert "handoff" not in config["employees"]["config"]  # the run reads those itself
+    assert json.loads(config["projects"]["config"]["handoff"])["complete"] is True
+    employees = json.loads(config["employees"]["config"]["handoff"])
+    assert (employees["complete"], employees["changes"]) == (False, [])  # the run reads them
+    assert employees["until"] == sb.delta_log("employees")[-1]["cursor"]
     sb.reset_meter()
     assert _run(product, request).success
     # projects: the combined re-fetch; employees: its deltas, then 2 re-fetch chunks of 1000
@@ -168,9 +170,13 @@ def test_a_refused_cursor_makes_the_tick_ask_again_and_the_run_reload(product: P
     sb.reset_meter()
     request = _one_request(_tick(product))
     assert sb.meter()["requests"] == 2  # refused, then the newest deltas only
-    assert "handoff" not in request.run_config["ops"]["projects"]["config"]
+    handoff = json.loads(request.run_config["ops"]["projects"]["config"]["handoff"])
+    assert (handoff["complete"], handoff["changes"]) == (False, [])
+    sb.reset_meter()
     assert _run(product, request).success
     assert product.state.get("projects").mode == "full"  # auto reloaded
+    # the refused deltas read, then the one page: the newest cursor came from the sensor
+    assert sb.meter()["requests"] == 2
     _assert_current(product, "projects")
 
 
@@ -250,9 +256,13 @@ def test_deltas_gone_behind_the_cursor_make_a_full_load(product: Product):
     sb.reset_meter()
     result = _tick(product)
     request = _one_request(result)
-    assert request.run_config["ops"]["employees"]["config"] == {"mode": "full"}
+    config = request.run_config["ops"]["employees"]["config"]
+    assert config["mode"] == "full"
+    assert json.loads(config["handoff"])["until"] is None  # no delta left: none to store
     assert _tick(product, result.cursor).run_requests == []  # asked once
+    sb.reset_meter()
     assert _run(product, request).success
+    assert sb.meter()["requests"] == 1  # the page; no newest-delta request
     d = DEFAULT_CATALOG.api_dataset("employees")
     assert product.rebuilt("employees") == product.truth(d)  # the updates are in the lake
     assert product.state.get("employees").mode == "full"
