@@ -381,12 +381,13 @@ def _simulate(tmp: Path, days: int, seed: int) -> dict[str, Any]:
                             name = key.path[0]
                             synced = engine.run(DEFAULT_CATALOG.api_dataset(name), "auto", batch)
                             kind = synced.mode
-                            if name in handoffs:
-                                kind += (
-                                    " (keep-alive)"
-                                    if handoffs[name].keep_alive
-                                    else " (handed over)"
-                                )
+                            handoff = handoffs.get(name)
+                            if handoff is not None and not handoff.complete:
+                                kind += " (newest cursor handed over)"
+                            elif handoff is not None and handoff.keep_alive:
+                                kind += " (keep-alive)"
+                            elif handoff is not None:
+                                kind += " (deltas handed over)"
                             ours_modes[f"sensor run: {kind}"] += 1
                 meter.add("ours_runs")
                 predecessor.poll()

@@ -29,7 +29,7 @@ from xledger_assets.redact import redact
 from xledger_assets.resources import LakeStoreResource, XledgerApiResource
 from xledger_assets.state.base import SyncState
 from xledger_assets.sync.batch import HANDOFF_CONFIG_KEY
-from xledger_assets.sync.engine import last_cursor
+from xledger_assets.sync.engine import last_cursor, looks_expired
 from xledger_assets.sync.handoff import HANDOFF_LIMIT, handoff_from_page, newest_only
 from xledger_assets.xledger import queries
 
@@ -90,7 +90,7 @@ def build_delta_sensor(
             states, state_problem = None, redact(str(exc))
         cursors: dict[str, str | None] = {n: st.cursor for n, st in (states or {}).items()}
         try:
-            data, read_at, cursors = _read(xledger, with_deltas, cursors, utcnow, context)
+            data, read_at, cursors, refused = _read(xledger, with_deltas, cursors, utcnow, context)
         except XledgerAssetsError as exc:
             problem = token_problem(exc)
             if problem is None:  # Xledger unreachable, rate limits...: says nothing of the token
@@ -126,6 +126,8 @@ def build_delta_sensor(
             quiet_for = read_at - state.last_success_at
             if newest is not None and newest != state.cursor:
                 mark = newest  # new deltas
+                if looks_expired(refused.get(d.name, "")):
+                    mode = "full"  # Xledger no longer knows the stored cursor
             elif newest is None and state.cursor is not None:
                 # The stored cursor's deltas are gone (aged out, or dropped early): changes after
                 # it may be gone with them, so the run reloads.
@@ -172,14 +174,19 @@ def _read(
     cursors: dict[str, str | None],
     utcnow: Callable[[], datetime],
     context: dg.SensorEvaluationContext,
-) -> tuple[dict, datetime, dict[str, str | None]]:
-    """The tick's request. If Xledger refuses a stored cursor (expired), the tick asks again for
-    the newest deltas only, and the runs read (or reload) by themselves."""
+) -> tuple[dict, datetime, dict[str, str | None], dict[str, str]]:
+    """The tick's request; also the messages of the datasets whose deltas after the stored
+    cursor Xledger refused (an expired cursor fails that field alone). Should Xledger refuse the
+    request as a whole, the tick asks once more for the newest deltas only, and the runs read
+    (or reload) by themselves."""
     client = xledger.client()
     try:
         query, variables = queries.sensor_query(datasets, cursors, HANDOFF_LIMIT)
+        optional = [f"{name}{queries.AFTER}" for name in cursors]
         try:
-            return client.execute(query, variables, operation="deltas (sensor)"), utcnow(), cursors
+            data, failed = client.execute_partial(
+                query, variables, operation="deltas (sensor)", optional=optional
+            )
         except XledgerApiError as exc:
             if not cursors or type(exc) is not XledgerApiError:
                 raise  # token, credits, transient failures: not about the cursors
@@ -189,6 +196,11 @@ def _read(
                 redact(str(exc)),
             )
             query, variables = queries.sensor_query(datasets, {}, HANDOFF_LIMIT)
-            return client.execute(query, variables, operation="deltas (sensor)"), utcnow(), {}
+            data = client.execute(query, variables, operation="deltas (sensor)")
+            return data, utcnow(), {}, {}
+        refused = {k.removesuffix(queries.AFTER): m for k, m in failed.items()}
+        for name, message in refused.items():
+            context.log.info("Xledger refused the deltas of %s after its cursor: %s", name, message)
+        return data, utcnow(), cursors, refused
     finally:
         client.close()

@@ -347,7 +347,7 @@ class SyncEngine:
                     reached = reached or (target is not None and target in cursors)
         except XledgerApiError as exc:
             # Any request that carried a cursor can be refused, the first or a later page's.
-            if newest_seen is not None and _looks_expired(str(exc)):
+            if newest_seen is not None and looks_expired(str(exc)):
                 raise DeltaCursorExpiredError(
                     f"Xledger no longer accepts the stored delta cursor of {dataset.name} "
                     f"({exc}); deltas are kept for about 3 days. Run with mode full (auto does "
@@ -590,6 +590,7 @@ def last_cursor(connection: Any) -> str | None:
     return str(edges[-1]["cursor"])
 
 
-def _looks_expired(message: str) -> bool:
+def looks_expired(message: str) -> bool:
+    """Whether Xledger's message says a delta cursor is no longer valid."""
     lowered = message.lower()
     return "cursor" in lowered and any(w in lowered for w in _EXPIRED_WORDS)

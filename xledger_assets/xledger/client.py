@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -27,6 +27,8 @@ from xledger_assets.errors import (
 from xledger_assets.redact import register_secret
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DEFAULT_API_URL = "https://www.xledger.net/graphql"
 
@@ -128,6 +130,35 @@ class XledgerClient:
         self, query: str, variables: Mapping[str, Any] | None = None, *, operation: str = "query"
     ) -> dict[str, Any]:
         """Return the ``data`` object of a successful response, retrying what can be retried."""
+        data: dict[str, Any] = self._execute(query, variables, operation, None)
+        return data
+
+    def execute_fast(
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        operation: str = "query",
+        fast: Callable[[bytes], T | None],
+    ) -> dict[str, Any] | T:
+        """:meth:`execute`, but the raw body of an answer with an HTTP status below 400 goes to
+        ``fast`` first: what it returns (not None) is returned as is, and the body is not parsed
+        here. When it returns None, the body takes the usual way (``orjson.loads``, GraphQL
+        errors, retries), with no extra request.
+
+        ``fast`` must return something only for a body that the usual way would have read as a
+        JSON object without errors and with a ``data`` object. It runs once per such answer,
+        in the calling thread.
+        """
+        return self._execute(query, variables, operation, fast)
+
+    def _execute(
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None,
+        operation: str,
+        fast: Callable[[bytes], Any] | None,
+    ) -> Any:
         body = orjson.dumps({"query": query, "variables": dict(variables or {})})
         headers = {
             "Authorization": f"token {self._token}",
@@ -142,7 +173,7 @@ class XledgerClient:
         while True:
             attempts += 1
             try:
-                return self._attempt(body, headers, operation, shrinkable)
+                return self._attempt(body, headers, operation, shrinkable, fast)
             except _Retry as retry:
                 wait = retry.wait
                 if retry.transient:
@@ -155,13 +186,62 @@ class XledgerClient:
                 log.warning("Xledger %s: %s; retrying in %.1f s", operation, retry.reason, wait)
                 self._sleep(wait)
 
+    def execute_partial(
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        operation: str = "query",
+        optional: Collection[str] = (),
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """:meth:`execute` for a query of several root fields, some of which may fail alone.
+
+        When Xledger answers ``data`` and every error is a field error (a ``path``) of a root
+        field (response key) in ``optional``, without a code, this returns ``data`` and the
+        messages of the failed fields by response key; anything else goes the usual way
+        (retried or raised), so rate limits, token problems and failures of the other fields
+        behave exactly as in :meth:`execute`.
+        """
+        allowed = set(optional)
+
+        def read(body: bytes) -> tuple[dict[str, Any], dict[str, str]] | None:
+            try:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                return None
+            data = payload.get("data") if isinstance(payload, dict) else None
+            errors = payload.get("errors") if isinstance(payload, dict) else None
+            if not isinstance(data, dict) or not errors or not isinstance(errors, list):
+                return (data, {}) if isinstance(data, dict) and not errors else None
+            failed: dict[str, str] = {}
+            for error in errors:
+                path = error.get("path") if isinstance(error, dict) else None
+                extensions = error.get("extensions") if isinstance(error, dict) else None
+                code = error.get("code") or (
+                    extensions.get("code") if isinstance(extensions, dict) else None
+                )
+                if code or not isinstance(path, list) or not path or path[0] not in allowed:
+                    return None
+                failed.setdefault(str(path[0]), str(error.get("message") or ""))
+            return data, failed
+
+        result: tuple[dict[str, Any], dict[str, str]] = self._execute(
+            query, variables, operation, read
+        )
+        return result
+
     def _backoff(self, failures: int) -> float:
         ceiling = min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** (failures - 1))
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
     def _attempt(
-        self, body: bytes, headers: dict[str, str], operation: str, shrinkable: bool = False
-    ) -> dict[str, Any]:
+        self,
+        body: bytes,
+        headers: dict[str, str],
+        operation: str,
+        shrinkable: bool = False,
+        fast: Callable[[bytes], Any] | None = None,
+    ) -> Any:
         try:
             response = self._http.post(self.url, content=body, headers=headers)
         except httpx.TimeoutException:
@@ -179,6 +259,10 @@ class XledgerClient:
             raise XledgerAuthError(f"Xledger refused the API token (HTTP {status}): {_TOKEN_HELP}")
         if status >= 500 or status == 429:
             raise _Retry.transient_failure(f"HTTP {status}")
+        if fast is not None and status < 400:
+            parsed = fast(content)
+            if parsed is not None:
+                return parsed
         try:
             payload = orjson.loads(content)
         except orjson.JSONDecodeError:

@@ -159,24 +159,46 @@ def test_more_deltas_than_the_handoff_holds_are_read_by_the_run(product: Product
     _assert_current(product, "projects", "employees")
 
 
-def test_a_refused_cursor_makes_the_tick_ask_again_and_the_run_reload(product: Product):
+def test_a_refused_cursor_makes_a_full_load_and_spares_the_other_datasets(product: Product):
     sb = product.sandbox.sandbox
-    product.materialize("projects")
-    sb.add("projects", 1)
-    product.materialize("projects")  # a stored cursor
+    for name in ("projects", "customers"):
+        product.materialize(name)
+        sb.add(name, 1)
+        product.materialize(name)  # a stored cursor
     sb.add("projects", 2)
     sb.expire_deltas("projects")  # the stored cursor's deltas are gone
     sb.add("projects", 1)
+    sb.update("customers", 2)
     sb.reset_meter()
     request = _one_request(_tick(product))
-    assert sb.meter()["requests"] == 2  # refused, then the newest deltas only
-    handoff = json.loads(request.run_config["ops"]["projects"]["config"]["handoff"])
+    assert sb.meter()["requests"] == 1  # the refused field fails alone
+    ops = request.run_config["ops"]
+    assert ops["projects"]["config"]["mode"] == "full"
+    handoff = json.loads(ops["projects"]["config"]["handoff"])
     assert (handoff["complete"], handoff["changes"]) == (False, [])
+    assert handoff["until"] == sb.delta_log("projects")[-1]["cursor"]
+    assert len(json.loads(ops["customers"]["config"]["handoff"])["changes"]) == 2
     sb.reset_meter()
     assert _run(product, request).success
-    assert product.state.get("projects").mode == "full"  # auto reloaded
-    # the refused deltas read, then the one page: the newest cursor came from the sensor
+    assert product.state.get("projects").mode == "full"
+    # projects: its one page (the newest cursor came from the sensor); customers: the re-fetch
     assert sb.meter()["requests"] == 2
+    _assert_current(product, "projects", "customers")
+
+
+def test_a_request_refused_as_a_whole_is_asked_again_without_cursors(product: Product):
+    sb = product.sandbox.sandbox
+    product.materialize("projects")
+    sb.add("projects", 1)
+    product.materialize("projects")
+    sb.add("projects", 1)
+    sb.add_fault({"kind": "graphql_error", "message": "Field 'first' exceeds the limit", "times": 1})
+    sb.reset_meter()
+    request = _one_request(_tick(product))
+    assert sb.meter()["requests"] == 2
+    handoff = json.loads(request.run_config["ops"]["projects"]["config"]["handoff"])
+    assert handoff["complete"] is False
+    assert _run(product, request).success
     _assert_current(product, "projects")
 
 
