@@ -151,3 +151,27 @@ def test_a_repeated_cursor_stops_paging(sandbox: SandboxServer):
     c = Looping(sandbox.url, TOKEN)
     with pytest.raises(PagingError, match="repeated the cursor 'same'"):
         list(iter_pages(c, "q", root="x"))
+
+
+PARTIAL = (
+    "query P($bad: String) { a: suppliers(first: 1) { edges { cursor } } "
+    "b: supplier_deltas(first: 5, after: $bad) { edges { cursor } } }"
+)
+
+
+def test_an_optional_field_may_fail_alone(sandbox: SandboxServer):
+    c, _ = client(sandbox)
+    data, failed = c.execute_partial(PARTIAL, {"bad": "nonsense"}, optional=["b"])
+    assert len(data["a"]["edges"]) == 1 and data["b"] is None
+    assert failed == {"b": 'Invalid cursor "nonsense": not a cursor of supplier_deltas'}
+    assert c.meter.requests == 1
+    assert c.execute_partial(PARTIAL, {"bad": None}, optional=["b"])[1] == {}
+
+
+def test_other_failures_go_the_usual_way(sandbox: SandboxServer):
+    c, sleeps = client(sandbox)
+    with pytest.raises(XledgerApiError, match="not a cursor of supplier_deltas"):
+        c.execute_partial(PARTIAL, {"bad": "nonsense"}, optional=["a"])  # b is not optional
+    sandbox.sandbox.add_fault({"kind": "burst_rate_limit", "times": 1})
+    data, failed = c.execute_partial(PARTIAL, {"bad": None}, optional=["a", "b"])
+    assert sleeps.waits == [5.0] and failed == {} and data["a"]["edges"]
