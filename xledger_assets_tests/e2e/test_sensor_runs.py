@@ -192,7 +192,9 @@ def test_a_request_refused_as_a_whole_is_asked_again_without_cursors(product: Pr
     sb.add("projects", 1)
     product.materialize("projects")
     sb.add("projects", 1)
-    sb.add_fault({"kind": "graphql_error", "message": "Field 'first' exceeds the limit", "times": 1})
+    sb.add_fault(
+        {"kind": "graphql_error", "message": "Field 'first' exceeds the limit", "times": 1}
+    )
     sb.reset_meter()
     request = _one_request(_tick(product))
     assert sb.meter()["requests"] == 2
