@@ -115,10 +115,13 @@ def build_delta_sensor(
         keys: list[str] = []
         ops: dict[str, dict] = {}
         margin = xledger.sync_settings().retention_margin
+        busy = _datasets_in_flight(context, env)
         for d in with_deltas:
             state = states.get(d.name)
             if state is None:
                 continue  # no full load yet: the schedule or a user does it
+            if d.name in busy:
+                continue  # a queued or running sync of it: the next tick looks again
             newest = last_cursor(data.get(d.name))
             mode = "auto"
             page = data.get(f"{d.name}{queries.AFTER}") if d.name in cursors else None
@@ -166,6 +169,34 @@ def build_delta_sensor(
         )
 
     return xledger_delta_sensor
+
+
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def _datasets_in_flight(context: dg.SensorEvaluationContext, env: str) -> set[str]:
+    """Datasets with a queued or running sync in this environment (sensor, schedule and
+    operator runs carry ``xledger/dataset`` or ``xledger/datasets``): the sensor leaves them to
+    the next tick instead of starting a run whose sync would find the dataset's lock taken."""
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:  # a context built without one (tests, bench)
+        return set()
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(statuses=IN_FLIGHT, tags={"xledger/env": env}), limit=100
+    )
+    busy: set[str] = set()
+    for run in runs:
+        busy.update(n for n in run.tags.get("xledger/datasets", "").split(",") if n)
+        name = run.tags.get("xledger/dataset")
+        if name and name != SEVERAL:
+            busy.add(name)
+    return busy
 
 
 def _read(

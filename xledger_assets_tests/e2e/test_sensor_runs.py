@@ -290,3 +290,65 @@ def test_deltas_gone_behind_the_cursor_make_a_full_load(product: Product):
     d = DEFAULT_CATALOG.api_dataset("employees")
     assert product.rebuilt("employees") == product.truth(d)  # the updates are in the lake
     assert product.state.get("employees").mode == "full"
+
+
+def test_datasets_with_a_sync_in_flight_wait_for_the_next_tick(product: Product):
+    """A queued or running run of a dataset (a schedule's, or an earlier sensor run) keeps the
+    sensor from starting another one whose sync would find the dataset's lock taken."""
+    from xledger_assets.sensors import build_delta_sensor
+
+    sb = product.sandbox.sandbox
+    for name in ("projects", "customers", "suppliers"):
+        product.materialize(name)
+        sb.add(name, 1)
+    sensor = build_delta_sensor(
+        DEFAULT_CATALOG.api,
+        interval_seconds=3600,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        env="local",
+    )
+    resources = {
+        "xledger": XledgerApiResource(api_url=product.sandbox.url),
+        "lake_store": LakeStoreResource(lake_url=product.lake_url, state_url=product.state_url),
+    }
+    with dg.DagsterInstance.ephemeral() as instance:
+        from dagster._core.remote_origin import (
+            RegisteredCodeLocationOrigin,
+            RemoteJobOrigin,
+            RemoteRepositoryOrigin,
+        )
+
+        job = build_definitions().resolve_job_def(DELTA_JOB)
+        origin = RemoteJobOrigin(
+            RemoteRepositoryOrigin(
+                RegisteredCodeLocationOrigin("xledger_assets"), "__repository__"
+            ),
+            job.name,
+        )
+        instance.create_run_for_job(
+            job,
+            tags={"xledger/dataset": "projects", "xledger/env": "local"},
+            status=dg.DagsterRunStatus.QUEUED,
+            remote_job_origin=origin,
+        )
+        instance.create_run_for_job(
+            job,
+            tags={
+                "xledger/dataset": "several",
+                "xledger/datasets": "customers,timesheets",
+                "xledger/env": "local",
+            },
+            status=dg.DagsterRunStatus.STARTED,
+            remote_job_origin=origin,
+        )
+        instance.create_run_for_job(  # finished: no obstacle
+            job,
+            tags={"xledger/dataset": "suppliers", "xledger/env": "local"},
+            status=dg.DagsterRunStatus.SUCCESS,
+            remote_job_origin=origin,
+        )
+        with dg.build_sensor_context(resources=resources, instance=instance) as ctx:
+            result = sensor(ctx)
+    request = _one_request(result)
+    assert [k.path[0] for k in request.asset_selection] == ["suppliers"]
+    assert "projects" not in json.loads(result.cursor)  # asked for again on the next tick
