@@ -167,6 +167,11 @@ _WIRE_KINDS: dict[str, tuple[str, ...]] = {  # the wire kinds the fast path conv
     "decimal": (_STR, _INT),
 }
 _FIRST_GUESS = {"id": _INT, "int": _INT, "bool": _BOOL}  # the rest: _STR
+# The leaf types of a page read straight from JSON by pyarrow.json (RecordConverter.page_type):
+# strict there, a JSON integer goes into int64 (a fraction, an exponent or more than 64 bits
+# fails the read), a string only into string, a boolean only into bool.
+_PAGE_ARROW = {_STR: pa.string(), _INT: pa.int64(), _BOOL: pa.bool_()}
+_KIND_OF_PAGE_ARROW = {str(t): k for k, t in _PAGE_ARROW.items()}
 _KIND_OF_TYPE = {str: _STR, int: _INT, bool: _BOOL}  # anything else (float, list): _PY
 
 # The careful path's result is what Arrow gives for these shapes. Arrow's own parsing is strict
@@ -277,6 +282,19 @@ class _Tree:
         fields = build(self.root)
         return pa.struct(fields) if fields else None
 
+    def page_type(self, kinds: dict[str, str]) -> pa.StructType:
+        """The struct of every leaf as pyarrow.json reads it (no leaf may be "py")."""
+
+        def build(tree: dict[str, Any]) -> list[pa.Field]:
+            return [
+                pa.field(name, pa.struct(build(sub)))
+                if isinstance(sub, dict)
+                else pa.field(name, _PAGE_ARROW[kinds[sub.path]])
+                for name, sub in tree.items()
+            ]
+
+        return pa.struct(build(self.root))
+
     def leaves(self, array: pa.StructArray, out: dict[str, pa.Array], prefix: str = "") -> None:
         """Flatten a struct array (parent nulls carried into the children) into ``out``."""
         for child_field, child in zip(array.type, array.flatten(), strict=True):
@@ -327,6 +345,10 @@ class RecordConverter:
         # What each leaf is expected to look like on the wire; learnt from the pages.
         self._kinds: dict[str, str] = {f.path: _FIRST_GUESS.get(f.type, _STR) for f in fields}
         self._struct = self._tree.struct_type(self._kinds) if self._tree.consistent else None
+        # The struct a page read by pyarrow.json is first tried with: the learnt wire kinds,
+        # the first guess for a leaf learnt as "py". Replaced by one assignment: it is read
+        # from the thread that fetches the pages.
+        self._page_type = self._tree.page_type(self._kinds) if self._tree.consistent else None
 
     def batch(
         self, nodes: Sequence[dict[str, Any]], mutation_types: Sequence[str]
@@ -356,6 +378,79 @@ class RecordConverter:
         ids = [n.get("dbId") if isinstance(n, dict) else None for n in nodes]
         columns = [self._careful_column(f, nodes, ids) for f in self.fields]
         columns.append(pa.array(list(mutation_types), type=pa.string()))
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+    def page_type(self) -> pa.StructType | None:
+        """The struct type of a page's nodes for :meth:`batch_from_struct`, as
+        ``pyarrow.json`` should read them: every field, each leaf typed by the wire kind
+        learnt so far (text as string, a JSON integer as int64, a JSON boolean as bool). None
+        when the fields cannot be one struct (a path both a leaf and a parent). Safe to call
+        from another thread while this converter converts pages."""
+        return self._page_type
+
+    def page_type_with(
+        self, page_type: pa.StructType, path: str, json_kind: str
+    ) -> pa.StructType | None:
+        """``page_type`` with the leaf ``path`` read as another JSON kind (``"string"``,
+        ``"number"`` or ``"boolean"``, as pyarrow.json names them), or None when that is not a
+        leaf or the fast path does not convert that kind for its field (the careful path must
+        then convert the page)."""
+        kind = {"string": _STR, "number": _INT, "boolean": _BOOL}.get(json_kind)
+        field = next((f for f in self.fields if f.path == path), None)
+        if kind is None or field is None or kind not in _WIRE_KINDS[field.type]:
+            return None
+
+        def swap(struct: pa.StructType, parts: Sequence[str]) -> pa.StructType | None:
+            index = struct.get_field_index(parts[0])
+            if index < 0:
+                return None
+            child = struct.field(index)
+            if len(parts) == 1:
+                new_type = _PAGE_ARROW[kind]
+            elif pa.types.is_struct(child.type):
+                new_type = swap(child.type, parts[1:])
+            else:
+                return None
+            if new_type is None:
+                return None
+            return pa.struct(
+                [child.with_type(new_type) if i == index else f for i, f in enumerate(struct)]
+            )
+
+        return swap(page_type, field.parts)
+
+    def batch_from_struct(
+        self, nodes: pa.StructArray, mutation_types: Sequence[str]
+    ) -> pa.RecordBatch:
+        """The batch :meth:`batch` gives for the same nodes, from the nodes already in Arrow.
+
+        ``nodes`` has the type of :meth:`page_type` (of this converter, at any time: each leaf's
+        type says how its values came over the wire) and holds exactly the JSON values: strings
+        as sent, JSON integers, JSON booleans, and null for a null or missing value or object.
+        Each column takes the fast path where that is exact, else the careful one on the same
+        values, so the batch, or the error naming dataset, column, dbId and value, is the one
+        :meth:`batch` gives for the nodes that ``orjson.loads`` reads from the same JSON.
+        """
+        leaves: dict[str, pa.Array] = {}
+        self._tree.leaves(nodes, leaves)
+        if set(leaves) != {f.path for f in self.fields}:
+            raise ValueError(f"{self.dataset}: nodes of type {nodes.type} are not a page type")
+        ids: list[Any] | None = None
+        columns: list[pa.Array] = []
+        for f in self.fields:
+            leaf = leaves[f.path]
+            kind = _KIND_OF_PAGE_ARROW.get(str(leaf.type))
+            if kind not in _WIRE_KINDS[f.type]:
+                raise ValueError(f"{self.dataset}: {f.path} of type {leaf.type} is not a page type")
+            column = _fast_column(f.type, kind, leaf)
+            if column is not None and f.path == "dbId" and column.null_count:
+                column = None  # the careful path names the record without a dbId
+            if column is None:
+                if ids is None:
+                    ids = leaves["dbId"].to_pylist() if "dbId" in leaves else [None] * len(nodes)
+                column = self._careful_values(f, leaf.to_pylist(), ids)
+            columns.append(column)
+        columns.append(pa.array(mutation_types, type=pa.string()))
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
     def tombstones(self, db_ids: Sequence[int]) -> pa.RecordBatch:
@@ -416,16 +511,25 @@ class RecordConverter:
             return False
         self._kinds = kinds
         self._struct = self._tree.struct_type(kinds)
+        self._page_type = self._tree.page_type(
+            {
+                f.path: _FIRST_GUESS.get(f.type, _STR) if kinds[f.path] == _PY else kinds[f.path]
+                for f in self.fields
+            }
+        )
         return True
 
     # -- careful
 
     def _careful_column(self, f: Field, nodes: Sequence[Any], ids: Sequence[Any]) -> pa.Array:
+        parts = f.parts
+        return self._careful_values(f, [_get_path(node, parts) for node in nodes], ids)
+
+    def _careful_values(self, f: Field, raws: Sequence[Any], ids: Sequence[Any]) -> pa.Array:
+        """The column of one field from its raw JSON values (None: null or missing)."""
         convert = _CONVERTERS[f.type]
         values: list[Any] = []
-        parts = f.parts
-        for i, node in enumerate(nodes):
-            raw = _get_path(node, parts)
+        for i, raw in enumerate(raws):
             if raw is None:
                 if f.path == "dbId":
                     self._fail(f, ids[i], raw, "is missing")

@@ -243,7 +243,7 @@ class XledgerClient:
         fast: Callable[[bytes], Any] | None = None,
     ) -> Any:
         try:
-            response = self._http.post(self.url, content=body, headers=headers)
+            status, content = self._post(body, headers)
         except httpx.TimeoutException:
             raise _Retry.transient_failure(
                 f"no answer within {self.policy.timeout:.0f} s"
@@ -252,9 +252,7 @@ class XledgerClient:
             raise _Retry.transient_failure(
                 f"connection to {self.url} failed ({type(exc).__name__}; check XLEDGER_API_URL)"
             ) from None
-        content = response.content
         self.meter.record(operation, len(content))
-        status = response.status_code
         if status in (401, 403):
             raise XledgerAuthError(f"Xledger refused the API token (HTTP {status}): {_TOKEN_HELP}")
         if status >= 500 or status == 429:
@@ -279,6 +277,17 @@ class XledgerClient:
         if not isinstance(data, dict):
             raise _Retry.transient_failure("a response without data")
         return data
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """The status and the whole body of one POST (what ``post().content`` gives).
+
+        Read from the stream, not through ``response.content``: httpx keeps each response in a
+        reference cycle with its stream, so a body cached on it (6 MB for a page) lives until
+        the garbage collector next runs, which is seldom while few Python objects are made
+        (pages read by pyarrow.json): ten or twenty pages of memory.
+        """
+        with self._http.stream("POST", self.url, content=body, headers=headers) as response:
+            return response.status_code, b"".join(response.iter_bytes())
 
     def _raise_for_errors(self, errors: Any, operation: str, shrinkable: bool = False) -> None:
         first = errors[0] if isinstance(errors, list) and errors else {}
