@@ -382,7 +382,7 @@ def notes(
             out.append(
                 f"- MB: ours downloads more ({o['bytes'] / 1e6:.0f} MB vs "
                 f"{p['bytes'] / 1e6:.0f} MB): the weekly full resyncs "
-                f"({o['weekly_bytes'] / 1e6:.0f} MB) and the full loads `auto` chose (below) "
+                f"({o['weekly_bytes'] / 1e6:.0f} MB) and the sensor's full loads (below) "
                 "re-read whole datasets, which the predecessor's replay never does; the changes "
                 "syncs themselves download about what the predecessor's re-fetches do."
             )
