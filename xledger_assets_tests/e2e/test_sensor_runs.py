@@ -17,32 +17,36 @@ from xledger_assets.assets.api import build_api_asset
 from xledger_assets.catalog import DEFAULT_CATALOG
 from xledger_assets.definitions import build_definitions
 from xledger_assets.resources import LakeStoreResource, XledgerApiResource
-from xledger_assets.sensors import DELTA_JOB, SENSOR_NAME
+from xledger_assets.sensors import DELTA_JOB, SENSOR_NAME, build_delta_sensor
 from xledger_assets.sync.handoff import HANDOFF_LIMIT
 from xledger_assets_tests.conftest import Product
 
 ASSETS = [build_api_asset(d) for d in DEFAULT_CATALOG.api]
 
 
-def _tick(product: Product, cursor: str | None = None, now: datetime | None = None):
-    defs = build_definitions()
-    sensor = defs.get_sensor_def(SENSOR_NAME)
-    if now is not None:  # the same sensor with a clock of its own
-        from xledger_assets.sensors import build_delta_sensor
+def _sensor(now: datetime | None = None) -> dg.SensorDefinition:
+    """The code location's sensor, or the same sensor with a clock of its own."""
+    if now is None:
+        return build_definitions().get_sensor_def(SENSOR_NAME)
+    return build_delta_sensor(
+        DEFAULT_CATALOG.api,
+        interval_seconds=3600,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        env="local",
+        utcnow=lambda: now,
+    )
 
-        sensor = build_delta_sensor(
-            DEFAULT_CATALOG.api,
-            interval_seconds=3600,
-            default_status=dg.DefaultSensorStatus.STOPPED,
-            env="local",
-            utcnow=lambda: now,
-        )
-    resources = {
+
+def _resources(product: Product) -> dict:
+    return {
         "xledger": XledgerApiResource(api_url=product.sandbox.url),
         "lake_store": LakeStoreResource(lake_url=product.lake_url, state_url=product.state_url),
     }
-    with dg.build_sensor_context(cursor=cursor, resources=resources) as ctx:
-        result = sensor(ctx)
+
+
+def _tick(product: Product, cursor: str | None = None, now: datetime | None = None):
+    with dg.build_sensor_context(cursor=cursor, resources=_resources(product)) as ctx:
+        result = _sensor(now)(ctx)
     return result
 
 
@@ -295,22 +299,10 @@ def test_deltas_gone_behind_the_cursor_make_a_full_load(product: Product):
 def test_datasets_with_a_sync_in_flight_wait_for_the_next_tick(product: Product):
     """A queued or running run of a dataset (a schedule's, or an earlier sensor run) keeps the
     sensor from starting another one whose sync would find the dataset's lock taken."""
-    from xledger_assets.sensors import build_delta_sensor
-
     sb = product.sandbox.sandbox
     for name in ("projects", "customers", "suppliers"):
         product.materialize(name)
         sb.add(name, 1)
-    sensor = build_delta_sensor(
-        DEFAULT_CATALOG.api,
-        interval_seconds=3600,
-        default_status=dg.DefaultSensorStatus.STOPPED,
-        env="local",
-    )
-    resources = {
-        "xledger": XledgerApiResource(api_url=product.sandbox.url),
-        "lake_store": LakeStoreResource(lake_url=product.lake_url, state_url=product.state_url),
-    }
     with dg.DagsterInstance.ephemeral() as instance:
         from dagster._core.remote_origin import (
             RegisteredCodeLocationOrigin,
@@ -347,8 +339,8 @@ def test_datasets_with_a_sync_in_flight_wait_for_the_next_tick(product: Product)
             status=dg.DagsterRunStatus.SUCCESS,
             remote_job_origin=origin,
         )
-        with dg.build_sensor_context(resources=resources, instance=instance) as ctx:
-            result = sensor(ctx)
+        with dg.build_sensor_context(resources=_resources(product), instance=instance) as ctx:
+            result = _sensor()(ctx)
     request = _one_request(result)
     assert [k.path[0] for k in request.asset_selection] == ["suppliers"]
     assert "projects" not in json.loads(result.cursor)  # asked for again on the next tick
