@@ -50,7 +50,8 @@ from xledger_assets_tests.deploy.postgres import PostgresServer
 from xledger_assets_tests.deploy.processes import Service, free_port, grpc_serving
 
 MARKER = "xledger-compute-log-marker-7d1c"
-TICKING_SCHEDULE = "timesheets_weekly_full"
+#: another dataset's than the sensor's: the sensor leaves a dataset with a queued run alone
+TICKING_SCHEDULE = "projects_weekly_full"
 COMPUTE_LOG_PREFIX = "_dagster/compute-logs/test"
 
 
@@ -271,7 +272,7 @@ def test_production_instance_on_postgres_over_tls(
             dg.RunsFilter(tags={"dagster/schedule_name": TICKING_SCHEDULE})
         )
         assert scheduled.status == dg.DagsterRunStatus.QUEUED
-        assert scheduled.tags["xledger/dataset"] == "timesheets"
+        assert scheduled.tags["xledger/dataset"] == "projects"
         assert fresh.event_log_storage.get_concurrency_info(API_POOL).slot_count == 2
 
         manager = fresh.compute_log_manager
