@@ -110,11 +110,11 @@ def build_delta_sensor(
         )
         if states is None:
             return dg.SensorResult(skip_reason=state_problem, asset_events=token_ok)
-        keep_alive_after = xledger.sync_settings().retention_margin / 2
         requested: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         keys: list[str] = []
         ops: dict[str, dict] = {}
         margin = xledger.sync_settings().retention_margin
+        keep_alive_after = margin / 2
         busy = _datasets_in_flight(context, env)
         for d in with_deltas:
             state = states.get(d.name)

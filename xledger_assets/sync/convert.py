@@ -246,6 +246,15 @@ def _fast_column(field_type: str, kind: str, values: pa.Array) -> pa.Array | Non
     return None
 
 
+def _exact_column(f: Field, kind: str, leaf: pa.Array) -> pa.Array | None:
+    """The fast path's column of one field, or None: the careful path converts it (also a
+    dbId column with nulls, so that the careful path names the record without a dbId)."""
+    column = _fast_column(f.type, kind, leaf)
+    if column is not None and f.path == "dbId" and column.null_count:
+        return None
+    return column
+
+
 class _Tree:
     """The field paths as a tree: ``{"owner": {"dbId": Field, ...}, "dbId": Field}``."""
 
@@ -360,9 +369,7 @@ class RecordConverter:
             column = None
             leaf = leaves.get(f.path) if leaves is not None else None
             if leaf is not None:
-                column = _fast_column(f.type, self._kinds[f.path], leaf)
-                if column is not None and f.path == "dbId" and column.null_count:
-                    column = None  # the careful path names the record without a dbId
+                column = _exact_column(f, self._kinds[f.path], leaf)
             if column is None:
                 if ids is None:
                     ids = [n.get("dbId") if isinstance(n, dict) else None for n in nodes]
@@ -442,9 +449,7 @@ class RecordConverter:
             kind = _KIND_OF_PAGE_ARROW.get(str(leaf.type))
             if kind not in _WIRE_KINDS[f.type]:
                 raise ValueError(f"{self.dataset}: {f.path} of type {leaf.type} is not a page type")
-            column = _fast_column(f.type, kind, leaf)
-            if column is not None and f.path == "dbId" and column.null_count:
-                column = None  # the careful path names the record without a dbId
+            column = _exact_column(f, kind, leaf)
             if column is None:
                 if ids is None:
                     ids = leaves["dbId"].to_pylist() if "dbId" in leaves else [None] * len(nodes)

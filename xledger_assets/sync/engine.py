@@ -34,7 +34,7 @@ from xledger_assets.state.base import StateStore, SyncState
 from xledger_assets.sync.checkpoints import checkpoint
 from xledger_assets.sync.convert import RecordConverter, db_id_of
 from xledger_assets.sync.filters import render_filter
-from xledger_assets.sync.handoff import DeltaHandoff
+from xledger_assets.sync.handoff import DeltaHandoff, note_delta
 from xledger_assets.sync.pages import full_batches
 from xledger_assets.xledger import queries
 from xledger_assets.xledger.client import XledgerClient
@@ -180,7 +180,7 @@ class SyncEngine:
                 )
             return "full", "no sync state yet: first load"
         age = self._utcnow() - state.last_success_at
-        if mode == "auto" and age > self.settings.retention_margin:
+        if mode == "auto" and self._past_margin(state):
             hours = age.total_seconds() / 3600
             margin = self.settings.retention_margin.total_seconds() / 3600
             reason = (
@@ -238,6 +238,18 @@ class SyncEngine:
         return handoff
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _past_margin(self, state: SyncState) -> bool:
+        """Whether Xledger may have dropped deltas since the last successful sync."""
+        return self._utcnow() - state.last_success_at > self.settings.retention_margin
+
+    def _refetch_chunk(self) -> int:
+        return max(1, min(self.settings.refetch_chunk, MAX_PAGE_SIZE))
+
+    @staticmethod
+    def _id_values(dataset: ApiDataset, ids: list[int]) -> list[Any]:
+        """dbIds as ``dbId_in`` of this root field takes them (``Int64String`` or ``Int``)."""
+        return [str(i) for i in ids] if dataset.id_list_type.startswith("Int64String") else ids
 
     def _start(self, dataset: ApiDataset) -> datetime:
         return self.lake.start_time(dataset.name, self._utcnow, self._sleep)
@@ -333,14 +345,7 @@ class SyncEngine:
                 if target is None:
                     target = last_cursor(page.data.get("newest"))
                 for node in page.nodes:
-                    db_id = db_id_of(node, dataset.name)
-                    kind = (node or {}).get("mutationType")
-                    if kind not in ("ADDED", "UPDATED", "DELETED"):
-                        raise PagingError(
-                            f"{dataset.name}: delta of dbId {db_id} has mutationType {kind!r}"
-                        )
-                    latest.pop(db_id, None)  # re-insert: order follows the latest mutation
-                    latest[db_id] = kind
+                    note_delta(latest, node, dataset.name)
                 if page.nodes:
                     newest_seen = page.last_cursor
                     cursors = {str(e.get("cursor")) for e in (page.data["page"].get("edges") or [])}
@@ -367,17 +372,15 @@ class SyncEngine:
         query = queries.refetch_query(
             dataset, owner_set=self.settings.owner_set, fixed_filter=self._filter(dataset, started)
         )
-        as_text = dataset.id_list_type.startswith("Int64String")
-        chunk = max(1, min(self.settings.refetch_chunk, MAX_PAGE_SIZE))
+        chunk = self._refetch_chunk()
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
-            values: list[Any] = [str(i) for i in part] if as_text else part
             for page in iter_pages(
                 self.client,
                 query,
                 root=dataset.items_field,
                 page_size=min(len(part), self.settings.page_size),
-                variables={"ids": values},
+                variables={"ids": self._id_values(dataset, part)},
                 operation=f"{dataset.items_field}(dbId_in)",
             ):
                 checkpoint("sync.page_read")
@@ -394,7 +397,7 @@ class SyncEngine:
         A refused request leaves all out; token and credit problems are raised.
         """
         now = self._utcnow()
-        chunk = max(1, min(self.settings.refetch_chunk, MAX_PAGE_SIZE))
+        chunk = self._refetch_chunk()
         wanted: list[tuple[ApiDataset, list[int]]] = []
         for d in datasets:
             handoff = handoffs.get(d.name)
@@ -404,7 +407,7 @@ class SyncEngine:
             state = self.state.get(d.name)
             if not ids or len(ids) > chunk or state is None or state.cursor != handoff.after:
                 continue
-            if now - state.last_success_at > self.settings.retention_margin:
+            if self._past_margin(state):  # a full load will run
                 continue
             wanted.append((d, ids))
         if not wanted:
@@ -413,12 +416,7 @@ class SyncEngine:
             [(d, len(ids), self._filter(d, now)) for d, ids in wanted],
             owner_set=self.settings.owner_set,
         )
-        variables = {
-            f"ids_{d.name}": [str(i) for i in ids]
-            if d.id_list_type.startswith("Int64String")
-            else ids
-            for d, ids in wanted
-        }
+        variables = {f"ids_{d.name}": self._id_values(d, ids) for d, ids in wanted}
         names = ", ".join(d.name for d, _ in wanted)
         try:
             data = self.client.execute(query, variables, operation=f"re-fetch of {names}")

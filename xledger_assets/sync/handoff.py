@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from xledger_assets.errors import SyncError, ValueConversionError
+from xledger_assets.errors import PagingError, SyncError, ValueConversionError
 from xledger_assets.sync.convert import db_id_of
 
 #: The most deltas a sensor reads per dataset and hands over; more are read by the run itself.
@@ -146,17 +146,22 @@ def handoff_from_page(
     for edge in edges:
         if not isinstance(edge, Mapping) or edge.get("cursor") is None:
             return None
-        node = edge.get("node")
-        kind = node.get("mutationType") if isinstance(node, Mapping) else None
-        if kind not in KINDS:
-            return None
         try:
-            db_id = db_id_of(node, dataset)
-        except ValueConversionError:  # the run reads the deltas itself and says what is wrong
+            note_delta(latest, edge.get("node"), dataset)
+        except (PagingError, ValueConversionError):  # the run reads them and says what is wrong
             return None
-        latest.pop(db_id, None)  # the latest mutation wins, in the order of the latest
-        latest[db_id] = str(kind)
         cursors.append(str(edge["cursor"]))
     if newest not in cursors or (after is not None and after in cursors):
         return None
     return DeltaHandoff(dataset, after, cursors[-1], read_at, tuple(latest.items()))
+
+
+def note_delta(latest: dict[int, str], node: Any, dataset: str) -> None:
+    """Record one delta node in ``latest`` (dbId -> mutationType): the latest mutation wins and
+    moves the dbId to the end, so the order follows the latest mutations."""
+    db_id = db_id_of(node, dataset)
+    kind = node.get("mutationType") if isinstance(node, Mapping) else None
+    if kind not in KINDS:
+        raise PagingError(f"{dataset}: delta of dbId {db_id} has mutationType {kind!r}")
+    latest.pop(db_id, None)
+    latest[db_id] = str(kind)

@@ -72,15 +72,17 @@ def deltas_query(dataset: ApiDataset) -> str:
 
 def newest_delta_query(datasets: Sequence[ApiDataset]) -> str:
     """The newest delta cursor of each dataset, all in one request (one metered call)."""
-    parts = [
-        f"{d.name}: {d.deltas_field}(last: 1) {{ edges {{ cursor node {{ dbId mutationType }} }} }}"
-        for d in datasets
-        if d.deltas_field
-    ]
+    parts = [_newest(d) for d in datasets if d.deltas_field]
     return "query XledgerNewestDeltas { " + " ".join(parts) + " }"
 
 
-_NEWEST = "edges { cursor node { dbId mutationType } }"
+def _newest(d: ApiDataset) -> str:
+    """The newest delta of a dataset, under the dataset's name."""
+    return (
+        f"{d.name}: {d.deltas_field}(last: 1) {{ edges {{ cursor node {{ dbId mutationType }} }} }}"
+    )
+
+
 AFTER = "__after"  # alias suffix: a dataset's deltas after its stored cursor, in the sensor query
 
 
@@ -96,7 +98,7 @@ def sensor_query(
     for d in datasets:
         if not d.deltas_field:
             continue
-        parts.append(f"{d.name}: {d.deltas_field}(last: 1) {{ {_NEWEST} }}")
+        parts.append(_newest(d))
         if d.name in cursors:
             var = f"after_{d.name}"
             params.append(f"${var}: String")
