@@ -26,8 +26,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from xledger_assets.arrow_types import ARROW_TYPES, MUTATION_COLUMN
+from xledger_assets.assets.failures import plain_failures
 from xledger_assets.catalog import ApiDataset, FlexlinkDataset
-from xledger_assets.errors import ConfigurationError, XledgerAssetsError, XledgerAuthError
+from xledger_assets.errors import ConfigurationError, XledgerAuthError
 from xledger_assets.flexlinks import flexlink_schema
 from xledger_assets.lake import FULL_SYNC, Lake, LakeFile, LocalLake
 from xledger_assets.redact import redact
@@ -430,7 +431,7 @@ def build_api_checks(dataset: ApiDataset) -> dg.AssetChecksDefinition:
     ) -> Iterator[dg.AssetCheckResult]:
         selected = [k.name for k in context.selected_asset_check_keys]
         recorded = _recorded_row_counts(context.instance, key) if ROW_COUNT in selected else {}
-        try:
+        with plain_failures():
             outcomes = evaluate_api_checks(
                 dataset,
                 lake_store.lake(),
@@ -438,8 +439,6 @@ def build_api_checks(dataset: ApiDataset) -> dg.AssetChecksDefinition:
                 recorded_rows=recorded,
                 latest_wrote_no_file=_latest_wrote_no_file(context.instance, key),
             )
-        except XledgerAssetsError as exc:
-            raise dg.Failure(description=redact(str(exc)), allow_retries=False) from None
         for name in selected:
             yield _result(key, name, outcomes[name])
 
@@ -463,10 +462,8 @@ def build_flexlink_checks(dataset: FlexlinkDataset) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, lake_store: LakeStoreResource
     ) -> Iterator[dg.AssetCheckResult]:
         selected = [k.name for k in context.selected_asset_check_keys]
-        try:
+        with plain_failures():
             outcomes = evaluate_flexlink_checks(dataset, lake_store.lake(), selected)
-        except XledgerAssetsError as exc:
-            raise dg.Failure(description=redact(str(exc)), allow_retries=False) from None
         for name in selected:
             yield _result(key, name, outcomes[name])
 
